@@ -1,0 +1,86 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// The five services, declared the same way by `service(...)` below.
+// Each lives in `Services/<Folder>/` and ships as a lowercase executable (`concert`, `queue`, …).
+let services: [(folder: String, executable: String, extra: [Target.Dependency])] = [
+    ("Gateway", "gateway", [
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+    ]),
+    ("Queue", "queue", []),
+    ("Concert", "concert", []),
+    ("Payment", "payment", []),
+    ("Reservation", "reservation", []),
+]
+
+/// What every service target depends on: the shared modules only, never another service.
+let sharedDependencies: [Target.Dependency] = [
+    "ServiceKit", "Messaging", "Contracts",
+    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    .product(name: "GRDB", package: "GRDB.swift"),
+]
+
+func service(_ folder: String, extra: [Target.Dependency]) -> Target {
+    .executableTarget(
+        name: "\(folder)Service",
+        dependencies: sharedDependencies + extra,
+        path: "Services/\(folder)"
+    )
+}
+
+let package = Package(
+    name: "concert-ticketing",
+    platforms: [.macOS(.v15)],
+    products: services.map { .executable(name: $0.executable, targets: ["\($0.folder)Service"]) },
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZeroMQ",
+            path: "Shared/CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], path: "Shared/ZeroMQ"),
+        .target(
+            name: "Messaging",
+            dependencies: ["ZeroMQ", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Shared/Messaging"
+        ),
+        .target(name: "Contracts", dependencies: ["Messaging"], path: "Shared/Contracts"),
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "Messaging", "Contracts",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Shared/ServiceKit"
+        ),
+        // Test helpers shared by the test targets: free ports, temporary folders, real processes.
+        .target(
+            name: "TestSupport",
+            dependencies: ["ServiceKit", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], path: "Tests/ZeroMQTests"),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport"], path: "Tests/MessagingTests"),
+        .testTarget(name: "ServiceKitTests", dependencies: ["ServiceKit", "TestSupport"], path: "Tests/ServiceKitTests"),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Contracts"], path: "Tests/EndToEndTests"),
+    ]
+        + services.map { service($0.folder, extra: $0.extra) },
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,75 @@
+import AsyncHTTPClient
+import ArgumentParser
+import Foundation
+import ServiceKit
+
+/// The `gateway` executable: the HTTP API. `gateway serve` (the default) and `gateway probe`.
+@main
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "The HTTP API in front of the queue, concert, payment and reservation services.",
+        discussion: "Configured by the environment variables of CONTRACT §2 (see the README).",
+        subcommands: [Serve.self, Probe.self],
+        defaultSubcommand: Serve.self
+    )
+
+    /// `gateway serve`: serves HTTP until SIGTERM or SIGINT.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the HTTP API until SIGTERM or SIGINT.")
+
+        func run() async throws {
+            let configuration = try ServiceRunner.loadConfiguration()
+            LogSetup.bootstrap(level: configuration.logLevel)
+            let logger = LogSetup.logger("gateway", level: configuration.logLevel)
+            let gateway = try buildApplication(configuration: configuration, logger: logger)
+            try await ServiceRunner.run(gateway.services, logger: logger)
+        }
+    }
+
+    /// `gateway probe ping`: asks a running gateway's `/readyz` (CONTRACT §6).
+    struct Probe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "probe",
+            abstract: "Ask a running gateway whether the stack is ready and print its answer.",
+            discussion: "`gateway probe ping` (or `ready`) asks /readyz; `gateway probe health` asks /healthz."
+        )
+
+        @Argument(help: "`ping` or `ready` for /readyz, `health` for /healthz.")
+        var what = "ping"
+
+        @Option(help: "The gateway's base URL (default: http://GATEWAY_HOST:GATEWAY_PORT).")
+        var url: String?
+
+        @Option(help: "Seconds to wait for the answer.")
+        var timeout: Double = 2
+
+        func validate() throws {
+            guard ["ping", "ready", "health"].contains(what) else { throw ValidationError("unknown probe '\(what)': use ping, ready or health") }
+            guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be between 0 and 3600 seconds") }
+        }
+
+        func run() async throws {
+            let base: String
+            if let url {
+                base = url
+            } else {
+                let configuration = try ServiceRunner.loadConfiguration()
+                base = "http://\(configuration.gatewayHost):\(configuration.gatewayPort)"
+            }
+            let path = what == "health" ? "/healthz" : "/readyz"
+            let target = base.hasSuffix("/") ? String(base.dropLast()) + path : base + path
+            do {
+                let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: target), timeout: .milliseconds(Int64(timeout * 1000)))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                print(String(buffer: body))
+                if response.status != .ok { throw ExitCode.failure }
+            } catch let exit as ExitCode {
+                throw exit
+            } catch {
+                print("probe: no answer from \(target) within \(timeout)s: \(error)")
+                throw ExitCode.failure
+            }
+        }
+    }
+}

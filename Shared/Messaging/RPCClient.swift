@@ -1,0 +1,219 @@
+import Foundation
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// Why a call did not get an answer. A `RemoteError` is thrown instead when the service answered no.
+package enum MessagingError: Error, Equatable, CustomStringConvertible {
+    /// The request was sent but no reply came before the deadline: the outcome is unknown.
+    case timeout(method: String, endpoint: String)
+    /// No connection to the service could be made before the deadline: the request was never sent.
+    case unreachable(method: String, endpoint: String)
+    /// The reply could not be read.
+    case malformedReply(method: String, reason: String)
+    /// The client was closed.
+    case closed
+    /// libzmq refused an operation.
+    case socket(ZMQError)
+
+    package var description: String {
+        switch self {
+        case .timeout(let method, let endpoint): "\(method) got no reply from \(endpoint) in time"
+        case .unreachable(let method, let endpoint): "\(method) could not reach \(endpoint)"
+        case .malformedReply(let method, let reason): "\(method) got an unreadable reply: \(reason)"
+        case .closed: "the RPC client is closed"
+        case .socket(let error): error.description
+        }
+    }
+}
+
+/// A DEALER connected to one service, shared by any number of Swift tasks at once.
+///
+/// Each call gets a unique id; replies are matched by it, so calls complete in any order. Every call
+/// has a deadline and fails with `MessagingError.timeout` (sent, unanswered) or `.unreachable`
+/// (never sent: ZMQ_IMMEDIATE queues only to live connections). Calls to idempotent methods are
+/// sent again with backoff until the deadline, so a restarted service still answers them.
+package final class RPCClient: SocketLoopDriver {
+    package let endpoint: String
+    package let defaultTimeout: Duration
+    private let logger: Logger
+    private let idPrefix: String
+    private let state = Mutex(State())
+    private let loop = Mutex<SocketLoop?>(nil)
+
+    /// How soon an unanswered idempotent call is sent again, doubling per attempt up to `maxResendInterval`.
+    static let firstResendInterval = Duration.milliseconds(250)
+    static let maxResendInterval = Duration.seconds(2)
+    /// How often a call that found no connected peer tries again.
+    static let unsentRetryInterval = Duration.milliseconds(10)
+
+    private struct Pending {
+        let method: String
+        let frame: Data
+        let deadline: ContinuousClock.Instant
+        let idempotent: Bool
+        let continuation: CheckedContinuation<Data, any Error>
+        var sent = false
+        var nextSend: ContinuousClock.Instant
+        var resendInterval = RPCClient.firstResendInterval
+    }
+
+    private struct State {
+        var pending: [String: Pending] = [:]
+        var nextID: UInt64 = 0
+        var closed = false
+    }
+
+    /// Connects to `endpoint` (the connection itself is made in the background and remade after failures).
+    package init(endpoint: String, logger: Logger, defaultTimeout: Duration = .seconds(2)) throws(ZMQError) {
+        self.endpoint = endpoint
+        self.defaultTimeout = defaultTimeout
+        var logger = logger
+        logger[metadataKey: "rpc.endpoint"] = .string(endpoint)
+        self.logger = logger
+        self.idPrefix = "\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+        let socket = try ZMQSocket(.dealer)
+        try socket.set(.immediate(true))
+        try socket.set(.maxMessageSize(bytes: Int64(WireCodec.maxFrameBytes)))
+        try socket.set(.reconnectInterval(milliseconds: 100))
+        try socket.set(.heartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 3000, ttlMilliseconds: 3000))
+        try socket.set(.sendHighWaterMark(100_000))
+        try socket.set(.receiveHighWaterMark(100_000))
+        try socket.connect(endpoint)
+        let started = try SocketLoop(name: "rpc-client \(endpoint)", socket: socket, driver: self)
+        loop.withLock { $0 = started }
+    }
+
+    /// Calls `method` and decodes its reply. Throws `RemoteError` when the service refused,
+    /// `MessagingError` when there was no usable answer by the deadline.
+    package func call<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ request: Request,
+        timeout: Duration? = nil
+    ) async throws -> Response {
+        let body = try WireCodec.encoder.encode(request)
+        let reply = try await callRaw(method: method.name, body: body, idempotent: method.idempotent, timeout: timeout)
+        let head: ReplyHead
+        do {
+            head = try WireCodec.decodeReplyHead(reply)
+        } catch {
+            throw MessagingError.malformedReply(method: method.name, reason: error.description)
+        }
+        if let error = head.error, !head.ok { throw error }
+        do {
+            return try WireCodec.decodeBody(Response.self, from: reply)
+        } catch let error as DecodingError {
+            throw MessagingError.malformedReply(method: method.name, reason: WireCodec.describe(error))
+        }
+    }
+
+    /// Sends a request whose body is already JSON; returns the whole reply envelope.
+    package func callRaw(method: String, body: Data, idempotent: Bool, timeout: Duration? = nil) async throws -> Data {
+        let id = state.withLock { state in
+            state.nextID &+= 1
+            return "\(idPrefix)-\(state.nextID)"
+        }
+        let frame = WireCodec.encodeRequest(id: id, method: method, body: body)
+        let deadline = ContinuousClock.now + (timeout ?? defaultTimeout)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Data, any Error>) in
+                let refusal: (any Error)? = state.withLock { state in
+                    if state.closed { return MessagingError.closed }
+                    if Task.isCancelled { return CancellationError() }
+                    state.pending[id] = Pending(method: method, frame: frame, deadline: deadline, idempotent: idempotent,
+                                                continuation: continuation, nextSend: .now)
+                    return nil
+                }
+                if let refusal { continuation.resume(throwing: refusal) } else { loop.withLock { $0 }?.wake() }
+            }
+        } onCancel: {
+            let cancelled = state.withLock { $0.pending.removeValue(forKey: id) }
+            cancelled?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Fails every call in flight with `MessagingError.closed` and stops the socket's thread.
+    package func close() async {
+        let abandoned = state.withLock { state in
+            state.closed = true
+            defer { state.pending = [:] }
+            return Array(state.pending.values)
+        }
+        for call in abandoned { call.continuation.resume(throwing: MessagingError.closed) }
+        await loop.withLock { $0 }?.stop()
+    }
+
+    deinit { loop.withLock { $0 }?.requestStop() }
+
+    // MARK: SocketLoopDriver (on the socket's thread)
+
+    func received(_ frames: [Data], on socket: ZMQSocket) {
+        guard let frame = frames.last else { return }
+        guard let head = try? WireCodec.decodeReplyHead(frame) else {
+            logger.warning("unreadable reply dropped")
+            return
+        }
+        // A reply whose caller already gave up (deadline, cancellation, an earlier copy) finds nothing.
+        guard let call = state.withLock({ $0.pending.removeValue(forKey: head.id) }) else { return }
+        call.continuation.resume(returning: frame)
+    }
+
+    func service(_ socket: ZMQSocket, now: ContinuousClock.Instant) -> Duration? {
+        var due: [(id: String, frame: Data)] = []
+        var expired: [Pending] = []
+        var wakeAt: ContinuousClock.Instant?
+        state.withLock { state in
+            for (id, call) in state.pending {
+                if call.deadline <= now {
+                    expired.append(call)
+                    state.pending[id] = nil
+                } else if call.nextSend <= now && (!call.sent || call.idempotent) {
+                    due.append((id, call.frame))
+                }
+            }
+        }
+        for call in expired {
+            let error: MessagingError = call.sent
+                ? .timeout(method: call.method, endpoint: endpoint)
+                : .unreachable(method: call.method, endpoint: endpoint)
+            call.continuation.resume(throwing: error)
+        }
+        var failed: [(Pending, ZMQError)] = []
+        for (id, frame) in due {
+            var outcome: ZMQError?
+            do {
+                // The empty first frame makes a DEALER request look like a REQ one to the server.
+                try socket.send([Data(), frame])
+            } catch {
+                outcome = error
+            }
+            state.withLock { state in
+                guard var call = state.pending[id] else { return }
+                switch outcome {
+                case nil:
+                    call.sent = true
+                    call.nextSend = now + call.resendInterval
+                    call.resendInterval = min(call.resendInterval * 2, Self.maxResendInterval)
+                    state.pending[id] = call
+                case let error? where error.wouldBlock:
+                    // No live connection yet (or the queue is full): try again shortly.
+                    call.nextSend = now + Self.unsentRetryInterval
+                    state.pending[id] = call
+                case let error?:
+                    state.pending[id] = nil
+                    failed.append((call, error))
+                }
+            }
+        }
+        for (call, error) in failed { call.continuation.resume(throwing: MessagingError.socket(error)) }
+        state.withLock { state in
+            for call in state.pending.values {
+                let next = (!call.sent || call.idempotent) ? min(call.deadline, call.nextSend) : call.deadline
+                wakeAt = wakeAt.map { min($0, next) } ?? next
+            }
+        }
+        return wakeAt.map { max(.zero, $0 - now) }
+    }
+
+    func stopped(_ socket: ZMQSocket) {}
+}

@@ -1,0 +1,225 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// A service's table from method name to handler. Handlers are async and may throw `RemoteError`
+/// for a business refusal; any other error becomes an `internal` error reply.
+package struct RPCHandlers: Sendable {
+    typealias Handler = @Sendable (_ frame: Data, _ logger: Logger) async throws -> Data
+    private(set) var table: [String: Handler] = [:]
+
+    package init() {}
+
+    /// Registers `handle` for `method`. Registering a name twice is a programming error.
+    package mutating func on<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ handle: @escaping @Sendable (Request) async throws -> Response
+    ) {
+        precondition(table[method.name] == nil, "\(method.name) registered twice")
+        table[method.name] = { frame, _ in
+            let request: Request
+            do {
+                request = try WireCodec.decodeBody(Request.self, from: frame)
+            } catch let error as DecodingError {
+                throw RemoteError.badRequest(WireCodec.describe(error))
+            }
+            return try WireCodec.encoder.encode(try await handle(request))
+        }
+    }
+
+    package var methodNames: [String] { table.keys.sorted() }
+}
+
+/// What every service answers to `<service>.ping`.
+package struct PingReply: Codable, Sendable, Equatable {
+    package let service: String
+    package let pid: Int32
+    package let uptimeSeconds: Double
+}
+
+/// A service's request/reply endpoint: a ROUTER that dispatches each request by method name.
+///
+/// It answers plain REQ clients and DEALER clients alike, since it returns every routing frame it
+/// received (identity and, for REQ, the empty delimiter) in front of the reply. An unknown method,
+/// an undecodable frame or a failing handler gets an error reply, never a crash. On graceful
+/// shutdown it refuses new requests with `shutting_down`, lets running handlers answer (for up to
+/// `drainTimeout`), then closes.
+package final class RPCServer: Service, SocketLoopDriver {
+    package let service: String
+    package let endpoint: String
+    private let handlers: [String: RPCHandlers.Handler]
+    private let logger: Logger
+    private let maxInFlight: Int
+    private let drainTimeout: Duration
+    private let startedAt = ContinuousClock.now
+    private let state = Mutex(State())
+    private let loop = Mutex<SocketLoop?>(nil)
+
+    private struct State {
+        var replies: [[Data]] = []
+        var inFlight = 0
+        var drainingSince: ContinuousClock.Instant?
+        var stopRequested = false
+    }
+
+    /// - Parameters:
+    ///   - service: the service's name; `<service>.ping` is answered without being registered.
+    ///   - endpoint: the address to bind, e.g. `tcp://127.0.0.1:7201` or `ipc:///tmp/concert.rpc`.
+    package init(
+        service: String,
+        endpoint: String,
+        handlers: RPCHandlers,
+        logger: Logger,
+        maxInFlight: Int = 4096,
+        drainTimeout: Duration = .milliseconds(1500)
+    ) {
+        var handlers = handlers
+        let startedAt = self.startedAt
+        handlers.on(RPCMethod<Empty, PingReply>("\(service).ping", idempotent: true)) { _ in
+            PingReply(service: service, pid: ProcessInfo.processInfo.processIdentifier,
+                      uptimeSeconds: (ContinuousClock.now - startedAt) / .seconds(1))
+        }
+        self.service = service
+        self.endpoint = endpoint
+        self.handlers = handlers.table
+        var logger = logger
+        logger[metadataKey: "rpc.endpoint"] = .string(endpoint)
+        self.logger = logger
+        self.maxInFlight = maxInFlight
+        self.drainTimeout = drainTimeout
+    }
+
+    /// Binds the endpoint and starts answering. Throws when the address cannot be bound.
+    package func start() throws(ZMQError) {
+        let socket = try ZMQSocket(.router)
+        try socket.set(.routerMandatory(true))
+        try socket.set(.maxMessageSize(bytes: Int64(WireCodec.maxFrameBytes)))
+        try socket.set(.heartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 3000, ttlMilliseconds: 3000))
+        try socket.set(.sendHighWaterMark(100_000))
+        try socket.set(.receiveHighWaterMark(100_000))
+        try socket.bind(endpoint)
+        let started = try SocketLoop(name: "rpc-server \(service)", socket: socket, driver: self)
+        loop.withLock { $0 = started }
+        logger.info("answering requests", metadata: ["rpc.methods": .string(handlers.keys.sorted().joined(separator: ","))])
+    }
+
+    /// Refuses new requests, waits for running handlers to answer (bounded), then closes.
+    package func stop() async {
+        state.withLock { state in
+            if state.drainingSince == nil { state.drainingSince = .now }
+        }
+        guard let loop = loop.withLock({ $0 }) else { return }
+        loop.wake()
+        await loop.stop()
+    }
+
+    /// `Service`: answers until graceful shutdown or cancellation.
+    package func run() async throws {
+        try start()
+        await withTaskCancellationHandler {
+            try? await gracefulShutdown()
+        } onCancel: {
+            self.loop.withLock { $0 }?.requestStop()
+        }
+        await stop()
+    }
+
+    // MARK: SocketLoopDriver (on the socket's thread)
+
+    func received(_ frames: [Data], on socket: ZMQSocket) {
+        // A ROUTER puts the sender's identity first; REQ peers add an empty delimiter. The last
+        // frame is the request, everything before it is the route back.
+        guard frames.count >= 2, let frame = frames.last else { return }
+        let route = Array(frames.dropLast())
+        let head: RequestHead
+        do {
+            head = try WireCodec.decodeRequestHead(frame)
+        } catch {
+            logger.debug("undecodable request", metadata: ["rpc.error": .string(error.description)])
+            reply(route, WireCodec.encodeErrorReply(id: Self.bestEffortID(frame), error: .badRequest(error.description)), on: socket)
+            return
+        }
+        guard head.v == WireCodec.version else {
+            reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unsupportedVersion(head.v)), on: socket)
+            return
+        }
+        guard let handler = handlers[head.method] else {
+            reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unknownMethod(head.method)), on: socket)
+            return
+        }
+        let refusal: RemoteError? = state.withLock { state in
+            if state.drainingSince != nil { return .shuttingDown }
+            if state.inFlight >= maxInFlight { return .busy }
+            state.inFlight += 1
+            return nil
+        }
+        if let refusal {
+            reply(route, WireCodec.encodeErrorReply(id: head.id, error: refusal), on: socket)
+            return
+        }
+        var logger = self.logger
+        logger[metadataKey: "rpc.method"] = .string(head.method)
+        logger[metadataKey: "rpc.id"] = .string(head.id)
+        Task { [logger] in
+            let answer: Data
+            do {
+                answer = WireCodec.encodeReply(id: head.id, body: try await handler(frame, logger))
+            } catch let error as RemoteError {
+                logger.debug("refused", metadata: ["rpc.error": .string(error.code)])
+                answer = WireCodec.encodeErrorReply(id: head.id, error: error)
+            } catch {
+                logger.error("handler failed", metadata: ["rpc.error": .string("\(error)")])
+                answer = WireCodec.encodeErrorReply(id: head.id, error: .internalError)
+            }
+            self.state.withLock { state in
+                state.inFlight -= 1
+                state.replies.append(route + [answer])
+            }
+            self.loop.withLock { $0 }?.wake()
+        }
+    }
+
+    func service(_ socket: ZMQSocket, now: ContinuousClock.Instant) -> Duration? {
+        let (replies, drainingSince, inFlight) = state.withLock { state in
+            defer { state.replies = [] }
+            return (state.replies, state.drainingSince, state.inFlight)
+        }
+        for message in replies { send(message, on: socket) }
+        guard let drainingSince else { return nil }
+        if inFlight == 0 || now - drainingSince >= drainTimeout {
+            if inFlight > 0 { logger.warning("stopping with handlers still running", metadata: ["rpc.in_flight": .stringConvertible(inFlight)]) }
+            loop.withLock { $0 }?.requestStop()
+            return .zero
+        }
+        return .milliseconds(20)
+    }
+
+    func stopped(_ socket: ZMQSocket) {
+        logger.info("stopped answering requests")
+    }
+
+    private func reply(_ route: [Data], _ answer: Data, on socket: ZMQSocket) {
+        send(route + [answer], on: socket)
+    }
+
+    private func send(_ message: [Data], on socket: ZMQSocket) {
+        do {
+            try socket.send(message)
+        } catch {
+            // The caller hung up (EHOSTUNREACH) or is not reading (EAGAIN at the high-water mark):
+            // its deadline will pass and, for idempotent calls, it asks again.
+            logger.debug("reply not delivered", metadata: ["rpc.error": .string(error.description)])
+        }
+    }
+
+    /// The request id of a frame that is JSON but not a valid envelope, so the caller can match the error.
+    private static func bestEffortID(_ frame: Data) -> String {
+        guard frame.count <= WireCodec.maxFrameBytes,
+              let object = try? JSONSerialization.jsonObject(with: frame) as? [String: Any],
+              let id = object["id"] as? String
+        else { return "" }
+        return id
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+
+/// A typed service method: its wire name (`<service>.<name>`), request and reply bodies, and whether
+/// a caller may safely send it again after a lost reply (DESIGN §3: only idempotent calls are retried).
+package struct RPCMethod<Request: Codable & Sendable, Response: Codable & Sendable>: Sendable {
+    package let name: String
+    package let idempotent: Bool
+
+    package init(_ name: String, idempotent: Bool) {
+        self.name = name
+        self.idempotent = idempotent
+    }
+}
+
+/// The body of a method that takes or returns nothing: `{}` on the wire.
+package struct Empty: Codable, Sendable, Equatable {
+    package init() {}
+}
+
+/// An error a service answers with (`"ok": false`). Handlers throw it for business refusals;
+/// callers receive it as it was sent. `code` is a stable machine word.
+package struct RemoteError: Error, Codable, Sendable, Equatable, CustomStringConvertible {
+    package let code: String
+    package let message: String
+
+    package init(_ code: String, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    package var description: String { "\(code): \(message)" }
+
+    // The protocol's own refusals; services add their business codes beside these.
+    package static func badRequest(_ message: String) -> RemoteError { RemoteError("bad_request", message) }
+    package static func unknownMethod(_ method: String) -> RemoteError { RemoteError("unknown_method", "no method named \(method)") }
+    package static func unsupportedVersion(_ v: Int) -> RemoteError { RemoteError("unsupported_version", "envelope version \(v) is not supported; use 1") }
+    package static let internalError = RemoteError("internal", "the service failed to handle the request")
+    package static let busy = RemoteError("busy", "the service has too many requests in flight; retry shortly")
+    package static let shuttingDown = RemoteError("shutting_down", "the service is stopping; retry shortly")
+}
+
+/// The head of a request envelope: everything but the body.
+package struct RequestHead: Decodable, Sendable, Equatable {
+    package let v: Int
+    package let id: String
+    package let method: String
+}
+
+/// The head of a reply envelope: everything but the body.
+package struct ReplyHead: Decodable, Sendable, Equatable {
+    package let v: Int
+    package let id: String
+    package let ok: Bool
+    package let error: RemoteError?
+}
+
+/// Why a frame could not be read as an envelope.
+package enum FrameError: Error, Equatable, CustomStringConvertible {
+    case tooLarge(bytes: Int, limit: Int)
+    case malformed(String)
+
+    package var description: String {
+        switch self {
+        case .tooLarge(let bytes, let limit): "frame of \(bytes) bytes exceeds the \(limit)-byte limit"
+        case .malformed(let why): "malformed envelope: \(why)"
+        }
+    }
+}
+
+/// The envelope of CONTRACT §5, as pure functions over bytes: no sockets, no state.
+///
+/// Bodies travel as already-encoded JSON and are spliced into the envelope, so a probe can send
+/// any JSON it is given and a typed caller encodes its body exactly once.
+package enum WireCodec {
+    package static let version = 1
+    /// The largest frame a service accepts; sockets drop peers that send more (ZMQ_MAXMSGSIZE).
+    package static let maxFrameBytes = 1 << 20
+
+    package static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    package static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    // MARK: Requests
+
+    package static func encodeRequest(id: String, method: String, body: Data) -> Data {
+        var frame = Data("{\"v\":\(version),\"id\":".utf8)
+        frame.append(jsonString(id))
+        frame.append(contentsOf: Array(",\"method\":".utf8))
+        frame.append(jsonString(method))
+        frame.append(contentsOf: Array(",\"body\":".utf8))
+        frame.append(body)
+        frame.append(UInt8(ascii: "}"))
+        return frame
+    }
+
+    package static func encodeRequest<Body: Encodable>(id: String, method: String, body: Body) throws -> Data {
+        encodeRequest(id: id, method: method, body: try encoder.encode(body))
+    }
+
+    /// Reads a request's head; throws `FrameError` for oversized or malformed frames.
+    package static func decodeRequestHead(_ frame: Data) throws(FrameError) -> RequestHead {
+        try decodeHead(RequestHead.self, frame)
+    }
+
+    // MARK: Replies
+
+    package static func encodeReply(id: String, body: Data) -> Data {
+        var frame = Data("{\"v\":\(version),\"id\":".utf8)
+        frame.append(jsonString(id))
+        frame.append(contentsOf: Array(",\"ok\":true,\"body\":".utf8))
+        frame.append(body)
+        frame.append(UInt8(ascii: "}"))
+        return frame
+    }
+
+    package static func encodeErrorReply(id: String, error: RemoteError) -> Data {
+        var frame = Data("{\"v\":\(version),\"id\":".utf8)
+        frame.append(jsonString(id))
+        frame.append(contentsOf: Array(",\"ok\":false,\"error\":".utf8))
+        // Two strings always encode.
+        frame.append((try? encoder.encode(error)) ?? Data("{\"code\":\"internal\",\"message\":\"\"}".utf8))
+        frame.append(UInt8(ascii: "}"))
+        return frame
+    }
+
+    package static func decodeReplyHead(_ frame: Data) throws(FrameError) -> ReplyHead {
+        try decodeHead(ReplyHead.self, frame)
+    }
+
+    // MARK: Bodies
+
+    /// Decodes the `body` of any envelope (request, reply or event) as `Body`.
+    /// A missing or null body reads as `{}`, so methods without parameters may omit it.
+    package static func decodeBody<Body: Decodable>(_ type: Body.Type, from frame: Data) throws -> Body {
+        if let body = try decoder.decode(BodyField<Body>.self, from: frame).body { return body }
+        return try decoder.decode(Body.self, from: Data("{}".utf8))
+    }
+
+    /// The `body` of an envelope as raw JSON (for probes and logs), or nil when it has none.
+    package static func rawBody(of frame: Data) -> Any? {
+        guard let object = try? JSONSerialization.jsonObject(with: frame) as? [String: Any] else { return nil }
+        return object["body"]
+    }
+
+    // MARK: Helpers
+
+    private struct BodyField<Body: Decodable>: Decodable {
+        let body: Body?
+    }
+
+    static func decodeHead<Head: Decodable>(_ type: Head.Type, _ frame: Data) throws(FrameError) -> Head {
+        guard frame.count <= maxFrameBytes else { throw .tooLarge(bytes: frame.count, limit: maxFrameBytes) }
+        do {
+            return try decoder.decode(Head.self, from: frame)
+        } catch let error as DecodingError {
+            throw .malformed(describe(error))
+        } catch {
+            throw .malformed("\(error)")
+        }
+    }
+
+    static func jsonString(_ string: String) -> Data {
+        // Encoding a String cannot fail.
+        (try? encoder.encode(string)) ?? Data("\"\"".utf8)
+    }
+
+    /// A short, client-facing account of why JSON did not decode.
+    package static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
+            return keys.isEmpty ? "the document" : keys.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let parent = path(context)
+            return "missing field \(parent == "the document" ? key.stringValue : parent + "." + key.stringValue)"
+        case .typeMismatch(let type, let context): return "\(path(context)) should be \(type)"
+        case .valueNotFound(let type, let context): return "\(path(context)) should be \(type), not null"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "undecodable"
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Contracts
+import Foundation
+import GRDB
+import Logging
+import Messaging
+import ServiceLifecycle
+
+/// What a backend service is given to assemble itself.
+package struct ServiceContext: Sendable {
+    package let configuration: StackConfiguration
+    package let logger: Logger
+    /// The service's own SQLite file, migrated.
+    package let database: DatabasePool
+    /// The service's event endpoint.
+    package let publisher: EventPublisher
+}
+
+/// What a backend service runs: its handler table, and its long-running loops (sweepers, ticks, relays).
+package struct ServiceAssembly: Sendable {
+    package var handlers: RPCHandlers
+    package var loops: [any Service]
+
+    package init(handlers: RPCHandlers, loops: [any Service] = []) {
+        self.handlers = handlers
+        self.loops = loops
+    }
+}
+
+/// A backend service: `queue`, `concert`, `payment` or `reservation`. Each conforms once, and
+/// `ServeCommand` and `ProbeCommand` do the rest the same way for all four.
+package protocol BackendService {
+    static var name: ServiceName { get }
+    /// One line for `--help`.
+    static var abstract: String { get }
+    /// The migrations of the service's SQLite file. Never edit a migration once it has landed.
+    static var migrator: DatabaseMigrator { get }
+    /// Builds the handler table and loops over the opened database.
+    static func assemble(_ context: ServiceContext) async throws -> ServiceAssembly
+}
+
+extension BackendService {
+    /// The root command of the service's executable: `serve` (the default) and `probe`.
+    package static var commandConfiguration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: name.rawValue,
+            abstract: abstract,
+            discussion: "Configured by the environment variables of CONTRACT §2 (see the README).",
+            subcommands: [ServeCommand<Self>.self, ProbeCommand<Self>.self],
+            defaultSubcommand: ServeCommand<Self>.self
+        )
+    }
+
+    /// Opens the database, assembles the service and runs it until SIGTERM or SIGINT.
+    package static func serve(configuration: StackConfiguration) async throws {
+        LogSetup.bootstrap(level: configuration.logLevel)
+        let logger = LogSetup.logger(name.rawValue, level: configuration.logLevel)
+        let endpoints = configuration.endpoints(of: name)
+        let database = try DatabaseOpener.openPool(path: configuration.databasePath(of: name), migrator: migrator)
+        let publisher = EventPublisher(source: name.rawValue, endpoint: endpoints.eventsBind, logger: logger)
+        let assembly = try await assemble(ServiceContext(configuration: configuration, logger: logger,
+                                                        database: database, publisher: publisher))
+        let server = RPCServer(service: name.rawValue, endpoint: endpoints.rpcBind, handlers: assembly.handlers, logger: logger)
+        // Started in this order and stopped in reverse: requests stop first, events last.
+        try await ServiceRunner.run([publisher] + assembly.loops + [server], logger: logger)
+    }
+}
+
+/// `<service> serve`: runs the service in the foreground.
+package struct ServeCommand<S: BackendService>: AsyncParsableCommand {
+    package static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: "serve", abstract: "Run the \(S.name.rawValue) service until SIGTERM or SIGINT.")
+    }
+
+    package init() {}
+
+    package func run() async throws {
+        try await S.serve(configuration: try ServiceRunner.loadConfiguration())
+    }
+}
+
+/// Runs a process's services as one `ServiceGroup`.
+package enum ServiceRunner {
+    /// Reads the environment, or stops the process with a one-line reason and exit code 2.
+    package static func loadConfiguration() throws -> StackConfiguration {
+        do {
+            return try StackConfiguration.fromEnvironment()
+        } catch {
+            FileHandle.standardError.write(Data("configuration error: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT, then stops the services in reverse order. Shutdown is bounded,
+    /// so an unreachable peer can never hold the process up: whatever has not stopped after
+    /// `gracefulLimit` is cancelled.
+    package static func run(_ services: [any Service], logger: Logger, gracefulLimit: Duration = .milliseconds(1500)) async throws {
+        var configuration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger
+        )
+        configuration.maximumGracefulShutdownDuration = gracefulLimit
+        configuration.maximumCancellationDuration = .milliseconds(300)
+        try await ServiceGroup(configuration: configuration).run()
+        logger.info("stopped")
+    }
+}
