@@ -43,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         .systemLibrary(
@@ -73,12 +74,24 @@ let package = Package(
         // Test helpers shared by the test targets: free ports, temporary folders, real processes.
         .target(
             name: "TestSupport",
-            dependencies: ["ServiceKit", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: [
+                "ServiceKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], path: "Tests/ZeroMQTests"),
-        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport"], path: "Tests/MessagingTests"),
-        .testTarget(name: "ServiceKitTests", dependencies: ["ServiceKit", "TestSupport"], path: "Tests/ServiceKitTests"),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "ZeroMQ", "TestSupport"], path: "Tests/MessagingTests"),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: [
+                "ServiceKit", "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            path: "Tests/ServiceKitTests"
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Contracts"], path: "Tests/EndToEndTests"),
     ]
         + services.map { service($0.folder, extra: $0.extra) },

@@ -85,6 +85,8 @@ package final class EventPublisher: Service, SocketLoopDriver {
     package func start() throws(ZMQError) {
         let socket = try ZMQSocket(.publisher)
         try socket.set(.sendHighWaterMark(100_000))
+        // Subscribers send only subscription frames; anything large is not one.
+        try socket.set(.maxMessageSize(bytes: 4096))
         try socket.set(.heartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 3000, ttlMilliseconds: 3000))
         try socket.bind(endpoint)
         let started = try SocketLoop(name: "events \(source)", socket: socket, driver: self, receivesInput: false)
@@ -155,5 +157,8 @@ package final class EventPublisher: Service, SocketLoopDriver {
         return max(.zero, next - now)
     }
 
-    func stopped(_ socket: ZMQSocket) {}
+    func stopped(_ socket: ZMQSocket) {
+        // Let the last events leave; closing with linger 0 would discard them.
+        try? socket.set(.linger(milliseconds: 500))
+    }
 }

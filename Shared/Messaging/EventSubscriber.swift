@@ -85,7 +85,7 @@ package final class EventSubscriber: Service, SocketLoopDriver {
     private let tracker: Mutex<SequenceTracker>
     private let loop = Mutex<SocketLoop?>(nil)
 
-    /// - Parameter topics: prefixes of the event types wanted; `[""]` means all. Heartbeats always come.
+    /// - Parameter topics: prefixes of the event types wanted; `[""]` means all.
     package init(endpoints: [String], topics: [String] = [""], logger: Logger, tracker: SequenceTracker = SequenceTracker()) {
         self.endpoints = endpoints
         self.topics = topics
@@ -101,8 +101,9 @@ package final class EventSubscriber: Service, SocketLoopDriver {
         try socket.set(.receiveHighWaterMark(100_000))
         try socket.set(.reconnectInterval(milliseconds: 100))
         try socket.set(.heartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 3000, ttlMilliseconds: 3000))
-        let prefixes = topics.contains("") ? [""] : topics + [EventCodec.heartbeatType]
-        for prefix in prefixes { try socket.set(.subscribe(prefix: Array(prefix.utf8))) }
+        // Numbers run per publisher, across all its types: the socket takes everything so that a
+        // filtered-out event is not mistaken for a lost one; `topics` is applied after the gap check.
+        try socket.set(.subscribe(prefix: []))
         for endpoint in endpoints { try socket.connect(endpoint) }
         let started = try SocketLoop(name: "subscriber", socket: socket, driver: self)
         loop.withLock { $0 = started }
@@ -137,7 +138,9 @@ package final class EventSubscriber: Service, SocketLoopDriver {
                                                       "events.missing": .string(gap.missing.map { "\($0)" } ?? "unknown")])
             continuation.yield(.gap(gap))
         }
-        if isNew { continuation.yield(.event(ReceivedEvent(head: head, frame: frames[1]))) }
+        if isNew && topics.contains(where: { head.type.hasPrefix($0) }) {
+            continuation.yield(.event(ReceivedEvent(head: head, frame: frames[1])))
+        }
     }
 
     func service(_ socket: ZMQSocket, now: ContinuousClock.Instant) -> Duration? { nil }

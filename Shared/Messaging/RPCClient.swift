@@ -32,7 +32,8 @@ package enum MessagingError: Error, Equatable, CustomStringConvertible {
 /// Each call gets a unique id; replies are matched by it, so calls complete in any order. Every call
 /// has a deadline and fails with `MessagingError.timeout` (sent, unanswered) or `.unreachable`
 /// (never sent: ZMQ_IMMEDIATE queues only to live connections). Calls to idempotent methods are
-/// sent again with backoff until the deadline, so a restarted service still answers them.
+/// sent again with backoff until the deadline, so a restarted service still answers them; any call
+/// turned away unhandled (`busy`, `shutting_down`) is sent again too.
 package final class RPCClient: SocketLoopDriver {
     package let endpoint: String
     package let defaultTimeout: Duration
@@ -44,6 +45,9 @@ package final class RPCClient: SocketLoopDriver {
     /// How soon an unanswered idempotent call is sent again, doubling per attempt up to `maxResendInterval`.
     static let firstResendInterval = Duration.milliseconds(250)
     static let maxResendInterval = Duration.seconds(2)
+    /// Refusals a server gives before running any handler, so that sending again is always safe.
+    static let refusedUnhandled: Set<String> = [RemoteError.busy.code, RemoteError.shuttingDown.code]
+    static let refusedRetryInterval = Duration.milliseconds(50)
     /// How often a call that found no connected peer tries again.
     static let unsentRetryInterval = Duration.milliseconds(10)
 
@@ -99,7 +103,10 @@ package final class RPCClient: SocketLoopDriver {
         } catch {
             throw MessagingError.malformedReply(method: method.name, reason: error.description)
         }
-        if let error = head.error, !head.ok { throw error }
+        guard head.v == WireCodec.version else {
+            throw MessagingError.malformedReply(method: method.name, reason: "envelope version \(head.v)")
+        }
+        guard head.ok else { throw head.error ?? RemoteError.internalError }
         do {
             return try WireCodec.decodeBody(Response.self, from: reply)
         } catch let error as DecodingError {
@@ -114,6 +121,8 @@ package final class RPCClient: SocketLoopDriver {
             return "\(idPrefix)-\(state.nextID)"
         }
         let frame = WireCodec.encodeRequest(id: id, method: method, body: body)
+        // The server would drop the whole connection, and every call sharing it, for a larger frame.
+        guard frame.count <= WireCodec.maxFrameBytes else { throw RemoteError.tooLarge }
         let deadline = ContinuousClock.now + (timeout ?? defaultTimeout)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Data, any Error>) in
@@ -133,6 +142,7 @@ package final class RPCClient: SocketLoopDriver {
     }
 
     /// Fails every call in flight with `MessagingError.closed` and stops the socket's thread.
+    /// A client lives until closed: its thread keeps it alive.
     package func close() async {
         let abandoned = state.withLock { state in
             state.closed = true
@@ -143,14 +153,22 @@ package final class RPCClient: SocketLoopDriver {
         await loop.withLock { $0 }?.stop()
     }
 
-    deinit { loop.withLock { $0 }?.requestStop() }
-
     // MARK: SocketLoopDriver (on the socket's thread)
 
     func received(_ frames: [Data], on socket: ZMQSocket) {
         guard let frame = frames.last else { return }
         guard let head = try? WireCodec.decodeReplyHead(frame) else {
             logger.warning("unreadable reply dropped")
+            return
+        }
+        if let refusal = head.error, Self.refusedUnhandled.contains(refusal.code) {
+            // The server turned this copy away before handling it: send again shortly, until the deadline.
+            state.withLock { state in
+                guard var call = state.pending[head.id] else { return }
+                if !call.idempotent { call.sent = false }
+                call.nextSend = .now + Self.refusedRetryInterval
+                state.pending[head.id] = call
+            }
             return
         }
         // A reply whose caller already gave up (deadline, cancellation, an earlier copy) finds nothing.
@@ -182,8 +200,8 @@ package final class RPCClient: SocketLoopDriver {
         for (id, frame) in due {
             var outcome: ZMQError?
             do {
-                // The empty first frame makes a DEALER request look like a REQ one to the server.
-                try socket.send([Data(), frame])
+                // One frame: a single-part send is queued whole or not at all.
+                try socket.send([frame])
             } catch {
                 outcome = error
             }

@@ -45,7 +45,8 @@ package struct PingReply: Codable, Sendable, Equatable {
 /// received (identity and, for REQ, the empty delimiter) in front of the reply. An unknown method,
 /// an undecodable frame or a failing handler gets an error reply, never a crash. On graceful
 /// shutdown it refuses new requests with `shutting_down`, lets running handlers answer (for up to
-/// `drainTimeout`), then closes.
+/// `drainTimeout`), then closes. A resent copy of a request still being handled is dropped, so a
+/// slow idempotent handler does not run twice at once.
 package final class RPCServer: Service, SocketLoopDriver {
     package let service: String
     package let endpoint: String
@@ -57,9 +58,17 @@ package final class RPCServer: Service, SocketLoopDriver {
     private let state = Mutex(State())
     private let loop = Mutex<SocketLoop?>(nil)
 
+    private struct RequestKey: Hashable {
+        let peer: Data
+        let id: String
+    }
+
     private struct State {
         var replies: [[Data]] = []
         var inFlight = 0
+        /// Requests being handled, by connection and id: a resent copy of one is dropped, and the
+        /// first copy's reply answers both.
+        var handling: Set<RequestKey> = []
         var drainingSince: ContinuousClock.Instant?
         var stopRequested = false
     }
@@ -73,7 +82,7 @@ package final class RPCServer: Service, SocketLoopDriver {
         handlers: RPCHandlers,
         logger: Logger,
         maxInFlight: Int = 4096,
-        drainTimeout: Duration = .milliseconds(1500)
+        drainTimeout: Duration = .seconds(1)
     ) {
         var handlers = handlers
         let startedAt = self.startedAt
@@ -111,8 +120,9 @@ package final class RPCServer: Service, SocketLoopDriver {
             if state.drainingSince == nil { state.drainingSince = .now }
         }
         guard let loop = loop.withLock({ $0 }) else { return }
+        // The loop stops itself once drained (see `service`).
         loop.wake()
-        await loop.stop()
+        await loop.stopped()
     }
 
     /// `Service`: answers until graceful shutdown or cancellation.
@@ -130,8 +140,9 @@ package final class RPCServer: Service, SocketLoopDriver {
 
     func received(_ frames: [Data], on socket: ZMQSocket) {
         // A ROUTER puts the sender's identity first; REQ peers add an empty delimiter. The last
-        // frame is the request, everything before it is the route back.
-        guard frames.count >= 2, let frame = frames.last else { return }
+        // frame is the request, everything before it is the route back. Nothing this project
+        // speaks has more than a few routing frames; more is a hostile or confused peer.
+        guard (2...4).contains(frames.count), let frame = frames.last else { return }
         let route = Array(frames.dropLast())
         let head: RequestHead
         do {
@@ -149,13 +160,20 @@ package final class RPCServer: Service, SocketLoopDriver {
             reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unknownMethod(head.method)), on: socket)
             return
         }
-        let refusal: RemoteError? = state.withLock { state in
-            if state.drainingSince != nil { return .shuttingDown }
-            if state.inFlight >= maxInFlight { return .busy }
+        enum Admission { case run, duplicate, refuse(RemoteError) }
+        let key = RequestKey(peer: route[0], id: head.id)
+        let admission: Admission = state.withLock { state in
+            if state.handling.contains(key) { return .duplicate }
+            if state.drainingSince != nil { return .refuse(.shuttingDown) }
+            if state.inFlight >= maxInFlight { return .refuse(.busy) }
             state.inFlight += 1
-            return nil
+            state.handling.insert(key)
+            return .run
         }
-        if let refusal {
+        switch admission {
+        case .run: break
+        case .duplicate: return
+        case .refuse(let refusal):
             reply(route, WireCodec.encodeErrorReply(id: head.id, error: refusal), on: socket)
             return
         }
@@ -173,9 +191,12 @@ package final class RPCServer: Service, SocketLoopDriver {
                 logger.error("handler failed", metadata: ["rpc.error": .string("\(error)")])
                 answer = WireCodec.encodeErrorReply(id: head.id, error: .internalError)
             }
+            let fitting = answer.count <= WireCodec.maxFrameBytes ? answer
+                : WireCodec.encodeErrorReply(id: head.id, error: .tooLarge)
             self.state.withLock { state in
                 state.inFlight -= 1
-                state.replies.append(route + [answer])
+                state.handling.remove(key)
+                state.replies.append(route + [fitting])
             }
             self.loop.withLock { $0 }?.wake()
         }
@@ -197,6 +218,8 @@ package final class RPCServer: Service, SocketLoopDriver {
     }
 
     func stopped(_ socket: ZMQSocket) {
+        // Closing with linger 0 would discard the replies just queued; give them a moment to leave.
+        try? socket.set(.linger(milliseconds: 500))
         logger.info("stopped answering requests")
     }
 

@@ -46,6 +46,11 @@ final class SocketLoop: Sendable {
     /// Stops the loop and returns once its thread has closed the socket.
     func stop() async {
         requestStop()
+        await stopped()
+    }
+
+    /// Returns once the loop has stopped (by `requestStop()`, from any thread) and closed the socket.
+    func stopped() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let alreadyDone = exit.withLock { state in
                 if state.done { return true }
@@ -79,6 +84,8 @@ final class SocketLoop: Sendable {
                 }
             }
         }
+        // One last pass sends what was queued just before the stop (replies, events).
+        _ = driver.service(socket, now: clock.now)
         driver.stopped(socket)
         socket.close()
         let waiters = exit.withLock { state in

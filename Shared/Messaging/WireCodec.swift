@@ -37,6 +37,7 @@ package struct RemoteError: Error, Codable, Sendable, Equatable, CustomStringCon
     package static let internalError = RemoteError("internal", "the service failed to handle the request")
     package static let busy = RemoteError("busy", "the service has too many requests in flight; retry shortly")
     package static let shuttingDown = RemoteError("shutting_down", "the service is stopping; retry shortly")
+    package static let tooLarge = RemoteError("too_large", "the message exceeds the \(WireCodec.maxFrameBytes)-byte frame limit")
 }
 
 /// The head of a request envelope: everything but the body.

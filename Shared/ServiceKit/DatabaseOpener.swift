@@ -9,6 +9,9 @@ package enum DatabaseOpener {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let pool = try DatabasePool(path: path, configuration: configuration())
+        // GRDB sets the writer to synchronous=NORMAL when it enables WAL, after `prepareDatabase`;
+        // the pool keeps one writer connection, so setting it back once holds for the pool's life.
+        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
         try migrator.migrate(pool)
         return pool
     }

@@ -161,7 +161,8 @@ package final class ZMQSocket {
     }
 
     /// Sends a multipart message. With `wait: false` a send that would block throws `EAGAIN`.
-    /// libzmq queues either every frame or none, so a failed send leaves nothing half-sent.
+    /// A single frame is queued whole or not at all; a multipart send to a peer that vanishes
+    /// between frames can be cut short, so callers that retry send one frame.
     package func send(_ frames: [Data], wait: Bool = false) throws(ZMQError) {
         let socket = try live("zmq_send")
         precondition(!frames.isEmpty, "a message has at least one frame")

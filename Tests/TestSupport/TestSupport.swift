@@ -1,1 +1,60 @@
 import Foundation
+
+/// A fresh folder under the system's temporary directory, removed by `remove()`.
+/// Short paths keep `ipc://` endpoints under the 107-byte limit of a Unix socket path.
+package struct TemporaryDirectory: Sendable {
+    package let path: String
+
+    package init(_ prefix: String = "ct") throws {
+        let base = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        path = base.path
+    }
+
+    /// An `ipc://` endpoint inside this folder, unique to `name`.
+    package func ipc(_ name: String) -> String { "ipc://\(path)/\(name)" }
+
+    package func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    package func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it).
+package func freeTCPPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EMFILE) }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A `tcp://127.0.0.1:<port>` endpoint on a free port.
+package func freeTCPEndpoint() throws -> String { "tcp://127.0.0.1:\(try freeTCPPort())" }
+
+/// Polls `condition` every `interval` until it holds or `timeout` passes; returns whether it held.
+package func eventually(
+    timeout: Duration,
+    interval: Duration = .milliseconds(20),
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: interval)
+    }
+    return try await condition()
+}
+
+/// Seconds as a `Duration`-friendly Double, for messages.
+package func seconds(_ duration: Duration) -> Double { duration / .seconds(1) }

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+@testable import Messaging
+
+@Suite("Envelope codec (CONTRACT §5)")
+struct WireCodecTests {
+    struct Seat: Codable, Equatable, Sendable {
+        let id: Int
+        let note: String
+    }
+
+    private func object(_ frame: Data) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: frame) as? [String: Any])
+    }
+
+    @Test("a request round-trips: head and typed body", arguments: ["r-1", "id with \"quotes\" and \\ and 한글", ""])
+    func requestRoundTrip(id: String) throws {
+        let body = Seat(id: 7, note: "line\nbreak / slash")
+        let frame = try WireCodec.encodeRequest(id: id, method: "concert.hold", body: body)
+        let json = try object(frame)
+        #expect(json["v"] as? Int == 1)
+        #expect(json["id"] as? String == id)
+        #expect(json["method"] as? String == "concert.hold")
+        #expect(try WireCodec.decodeRequestHead(frame) == RequestHead(v: 1, id: id, method: "concert.hold"))
+        #expect(try WireCodec.decodeBody(Seat.self, from: frame) == body)
+    }
+
+    @Test("an ok reply and an error reply round-trip")
+    func replyRoundTrip() throws {
+        let ok = WireCodec.encodeReply(id: "a", body: try WireCodec.encoder.encode(Seat(id: 1, note: "x")))
+        let okHead = try WireCodec.decodeReplyHead(ok)
+        #expect(okHead.ok && okHead.id == "a" && okHead.error == nil)
+        #expect(try WireCodec.decodeBody(Seat.self, from: ok) == Seat(id: 1, note: "x"))
+
+        let refusal = RemoteError("seat_unavailable", "seat 7 is held")
+        let failed = WireCodec.encodeErrorReply(id: "b", error: refusal)
+        let failedHead = try WireCodec.decodeReplyHead(failed)
+        #expect(!failedHead.ok && failedHead.id == "b" && failedHead.error == refusal)
+        #expect((try object(failed))["body"] == nil)
+    }
+
+    @Test("a missing or null body reads as an empty object")
+    func missingBody() throws {
+        #expect(try WireCodec.decodeBody(Empty.self, from: Data(#"{"v":1,"id":"x","method":"m"}"#.utf8)) == Empty())
+        #expect(try WireCodec.decodeBody(Empty.self, from: Data(#"{"v":1,"id":"x","method":"m","body":null}"#.utf8)) == Empty())
+    }
+
+    @Test("malformed frames are refused with a reason, never a crash", arguments: [
+        "", "not json", "[1,2]", "{}", #"{"v":1,"id":"x"}"#, #"{"v":"1","id":"x","method":"m"}"#,
+        #"{"v":1,"id":7,"method":"m"}"#, #"{"v":1,"id":"x","method":null}"#, "{\"v\":1,\"id\":\"x\",\"method\":\"m\"",
+        "\u{0}\u{1}\u{2}", #"{"v":1e400,"id":"x","method":"m"}"#,
+    ])
+    func malformedFrames(text: String) {
+        let error = #expect(throws: FrameError.self) { try WireCodec.decodeRequestHead(Data(text.utf8)) }
+        if case .malformed(let reason)? = error { #expect(!reason.isEmpty) } else { Issue.record("expected .malformed, got \(String(describing: error))") }
+    }
+
+    @Test("a frame over the size limit is refused before it is parsed")
+    func oversizedFrame() {
+        let huge = Data(repeating: UInt8(ascii: " "), count: WireCodec.maxFrameBytes + 1)
+        #expect(throws: FrameError.tooLarge(bytes: WireCodec.maxFrameBytes + 1, limit: WireCodec.maxFrameBytes)) {
+            try WireCodec.decodeRequestHead(huge)
+        }
+    }
+
+    @Test("a body of the wrong shape is a decoding error naming the field")
+    func wrongBody() throws {
+        let frame = Data(#"{"v":1,"id":"x","method":"m","body":{"id":"seven","note":"n"}}"#.utf8)
+        do {
+            _ = try WireCodec.decodeBody(Seat.self, from: frame)
+            Issue.record("decoded a string as an Int")
+        } catch let error as DecodingError {
+            #expect(WireCodec.describe(error).contains("body.id"))
+        }
+    }
+
+    @Test("events carry source, epoch, number and type, with the type as the topic")
+    func eventRoundTrip() throws {
+        let frames = EventCodec.encode(source: "queue", epoch: "e1", seq: 42, type: "token.expired", body: Data(#"{"id":1,"note":"n"}"#.utf8))
+        #expect(frames.count == 2)
+        #expect(frames[0] == Data("token.expired".utf8))
+        #expect(try EventCodec.decodeHead(frames[1]) == EventHead(v: 1, source: "queue", epoch: "e1", seq: 42, type: "token.expired"))
+        #expect(try WireCodec.decodeBody(Seat.self, from: frames[1]) == Seat(id: 1, note: "n"))
+    }
+}
