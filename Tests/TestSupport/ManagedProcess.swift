@@ -1,5 +1,8 @@
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where the built executables are: `BIN_DIR`, or beside the running test bundle
 /// (`.build/<triple>/debug/`), which is where `swift build` puts them.
@@ -16,10 +19,14 @@ package func binaryDirectory() -> String {
 
 /// One real child process, with its output captured to a file. Killed (SIGKILL) on deinit if still
 /// running, so a failing test never leaves it behind.
+///
+/// Spawned with `posix_spawn` and a clean signal mask: test runners start processes from threads
+/// that block most signals, and a child that inherited that mask (bash, for one) would ignore SIGTERM.
 package final class ManagedProcess: @unchecked Sendable {
     package let name: String
     package let logPath: String
-    private let process = Process()
+    package let pid: pid_t
+    private let exit = Mutex<Int32?>(nil)
 
     /// Starts `executable` (a name in `binaryDirectory()` or a path) with `arguments` and `environment`
     /// added to this process's own.
@@ -27,34 +34,69 @@ package final class ManagedProcess: @unchecked Sendable {
         name = executable
         self.logPath = logPath
         let path = executable.hasPrefix("/") ? executable : "\(binaryDirectory())/\(executable)"
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, path, &actions, &attributes, argv, envp)
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL) }
+        pid = child
     }
 
     deinit { kill() }
 
-    package var pid: Int32 { process.processIdentifier }
-    package var isRunning: Bool { process.isRunning }
-    package var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
+    /// The exit status once the process has ended: its exit code, or 128 + the signal that ended it.
+    package var exitStatus: Int32? {
+        exit.withLock { status in
+            if status == nil {
+                var raw: Int32 = 0
+                if waitpid(pid, &raw, WNOHANG) == pid {
+                    let signal = raw & 0x7f
+                    status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+                }
+            }
+            return status
+        }
+    }
+
+    package var isRunning: Bool { exitStatus == nil }
     package var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     package func signal(_ signal: Int32) {
-        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+        if isRunning { Foundation.kill(pid, signal) }
     }
 
-    package func kill() { signal(SIGKILL) }
+    package func kill() {
+        signal(SIGKILL)
+        // Reap it, so no zombie is left behind.
+        for _ in 0..<100 where isRunning { usleep(10_000) }
+    }
 
     /// Waits up to `timeout` for the process to exit; returns whether it did.
     @discardableResult
     package func waitForExit(timeout: Duration) async -> Bool {
-        await eventually(timeout: timeout, interval: .milliseconds(10)) { !process.isRunning }
+        await eventually(timeout: timeout, interval: .milliseconds(10)) { !isRunning }
     }
 
     /// SIGTERM, then SIGKILL if it has not exited after `grace`. Returns how long it took to exit.
@@ -64,7 +106,6 @@ package final class ManagedProcess: @unchecked Sendable {
         signal(SIGTERM)
         if await !waitForExit(timeout: grace) {
             kill()
-            await waitForExit(timeout: .seconds(2))
         }
         return ContinuousClock.now - start
     }

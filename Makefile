@@ -1,0 +1,23 @@
+# The two commands of the README (CONTRACT §1), and a few helpers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help setup build run test
+
+help:
+	@echo "make run    build in release mode and start the whole stack in the foreground"
+	@echo "make test   build and run the whole test suite, end-to-end tests included"
+
+# Installs missing system packages (libzmq3-dev, libsqlite3-dev) when run as root.
+setup:
+	@deploy/local/setup.sh
+
+build: setup
+	swift build -c release
+
+run: build
+	deploy/local/run-stack.sh .build/release
+
+test: setup
+	swift build --build-tests
+	swift test --skip-build
