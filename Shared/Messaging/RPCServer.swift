@@ -55,6 +55,8 @@ package final class RPCServer: Service, SocketLoopDriver {
     private let maxInFlight: Int
     private let drainTimeout: Duration
     private let startedAt = ContinuousClock.now
+    /// How long a drained server stays open so that clients read the last replies.
+    static let flushGrace = Duration.milliseconds(150)
     private let state = Mutex(State())
     private let loop = Mutex<SocketLoop?>(nil)
 
@@ -70,6 +72,8 @@ package final class RPCServer: Service, SocketLoopDriver {
         /// first copy's reply answers both.
         var handling: Set<RequestKey> = []
         var drainingSince: ContinuousClock.Instant?
+        /// When the last running handler answered, during a drain.
+        var drainedAt: ContinuousClock.Instant?
         var stopRequested = false
     }
 
@@ -203,18 +207,38 @@ package final class RPCServer: Service, SocketLoopDriver {
     }
 
     func service(_ socket: ZMQSocket, now: ContinuousClock.Instant) -> Duration? {
-        let (replies, drainingSince, inFlight) = state.withLock { state in
+        enum Next { case serve, drain, stop, abandon(Int) }
+        let (replies, next) = state.withLock { state -> ([[Data]], Next) in
             defer { state.replies = [] }
-            return (state.replies, state.drainingSince, state.inFlight)
+            guard let drainingSince = state.drainingSince else { return (state.replies, .serve) }
+            if state.stopRequested { return (state.replies, .drain) }
+            if state.inFlight == 0 && state.drainedAt == nil { state.drainedAt = now }
+            // Once drained, stay open a moment: a client loses a reply still unread when its
+            // connection drops (ZMQ_IMMEDIATE drops the pipe), so the last replies are read first.
+            if let drainedAt = state.drainedAt, now - drainedAt >= Self.flushGrace {
+                state.stopRequested = true
+                return (state.replies, .stop)
+            }
+            if state.drainedAt == nil && now - drainingSince >= drainTimeout {
+                state.stopRequested = true
+                return (state.replies, .abandon(state.inFlight))
+            }
+            return (state.replies, .drain)
         }
         for message in replies { send(message, on: socket) }
-        guard let drainingSince else { return nil }
-        if inFlight == 0 || now - drainingSince >= drainTimeout {
-            if inFlight > 0 { logger.warning("stopping with handlers still running", metadata: ["rpc.in_flight": .stringConvertible(inFlight)]) }
+        switch next {
+        case .serve:
+            return nil
+        case .drain:
+            return .milliseconds(10)
+        case .abandon(let inFlight):
+            logger.warning("stopping with handlers still running", metadata: ["rpc.in_flight": .stringConvertible(inFlight)])
+            loop.withLock { $0 }?.requestStop()
+            return .zero
+        case .stop:
             loop.withLock { $0 }?.requestStop()
             return .zero
         }
-        return .milliseconds(20)
     }
 
     func stopped(_ socket: ZMQSocket) {

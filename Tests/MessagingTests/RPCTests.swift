@@ -240,16 +240,20 @@ struct RPCTests {
     @Test("a server being stopped refuses new work but lets running handlers answer")
     func gracefulDrain() async throws {
         let endpoint = try freeTCPEndpoint()
+        let (started, handlerStarted) = AsyncStream.makeStream(of: Void.self)
         var handlers = RPCHandlers()
         handlers.on(Self.echo) { request in
+            handlerStarted.yield()
             try await Task.sleep(for: .milliseconds(300))
             return request
         }
         let server = RPCServer(service: "test", endpoint: endpoint, handlers: handlers, logger: Self.logger)
         try server.start()
-        let client = try RPCClient(endpoint: endpoint, logger: Self.logger)
+        let client = try RPCClient(endpoint: endpoint, logger: Self.logger, defaultTimeout: .seconds(10))
         async let slow = client.call(Self.echo, Echo(caller: 1, call: 1))
-        try await Task.sleep(for: .milliseconds(100))
+        // Stop only once the handler is running, however slow the machine.
+        var iterator = started.makeAsyncIterator()
+        await iterator.next()
         let start = ContinuousClock.now
         await server.stop()
         #expect(ContinuousClock.now - start < .seconds(1))
