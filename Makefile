@@ -20,4 +20,4 @@ run: build
 
 test: setup
 	swift build --build-tests
-	swift test --skip-build
+	swift test --skip-build --disable-xctest

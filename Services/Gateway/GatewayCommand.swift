@@ -46,7 +46,7 @@ struct GatewayCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard ["ping", "ready", "health"].contains(what) else { throw ValidationError("unknown probe '\(what)': use ping, ready or health") }
-            guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be between 0 and 3600 seconds") }
+            try ServiceKit.Probe.validate(timeout: timeout)
         }
 
         func run() async throws {

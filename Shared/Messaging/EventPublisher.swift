@@ -46,7 +46,7 @@ package enum EventCodec {
 /// PUB/SUB drops messages by design (slow joiners, high-water marks); the numbers let a subscriber
 /// see what it missed and ask for it over request/reply (DESIGN §3). Correctness never depends on
 /// an event arriving.
-package final class EventPublisher: Service, SocketLoopDriver {
+package final class EventPublisher: SocketService, SocketLoopDriver {
     package let source: String
     package let endpoint: String
     package let epoch: String
@@ -84,10 +84,9 @@ package final class EventPublisher: Service, SocketLoopDriver {
 
     package func start() throws(ZMQError) {
         let socket = try ZMQSocket(.publisher)
-        try socket.set(.sendHighWaterMark(100_000))
+        try socket.applyStandardOptions()
         // Subscribers send only subscription frames; anything large is not one.
         try socket.set(.maxMessageSize(bytes: 4096))
-        try socket.set(.heartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 3000, ttlMilliseconds: 3000))
         try socket.bind(endpoint)
         let started = try SocketLoop(name: "events \(source)", socket: socket, driver: self, receivesInput: false)
         loop.withLock { $0 = started }
@@ -98,14 +97,8 @@ package final class EventPublisher: Service, SocketLoopDriver {
         await loop.withLock { $0 }?.stop()
     }
 
-    package func run() async throws {
-        try start()
-        await withTaskCancellationHandler {
-            try? await gracefulShutdown()
-        } onCancel: {
-            self.loop.withLock { $0 }?.requestStop()
-        }
-        await stop()
+    package func stopNow() {
+        loop.withLock { $0 }?.requestStop()
     }
 
     /// Publishes one event under the next number and returns that number. Safe from any thread.

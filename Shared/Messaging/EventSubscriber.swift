@@ -76,7 +76,7 @@ package struct SequenceTracker: Sendable {
 }
 
 /// A SUB socket connected to one or more publishers, yielding events and gaps as an `AsyncStream`.
-package final class EventSubscriber: Service, SocketLoopDriver {
+package final class EventSubscriber: SocketService, SocketLoopDriver {
     package let endpoints: [String]
     package let topics: [String]
     package let events: AsyncStream<SubscriptionEvent>
@@ -97,10 +97,8 @@ package final class EventSubscriber: Service, SocketLoopDriver {
 
     package func start() throws(ZMQError) {
         let socket = try ZMQSocket(.subscriber)
-        try socket.set(.maxMessageSize(bytes: Int64(WireCodec.maxFrameBytes)))
-        try socket.set(.receiveHighWaterMark(100_000))
+        try socket.applyStandardOptions()
         try socket.set(.reconnectInterval(milliseconds: 100))
-        try socket.set(.heartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 3000, ttlMilliseconds: 3000))
         // Numbers run per publisher, across all its types: the socket takes everything so that a
         // filtered-out event is not mistaken for a lost one; `topics` is applied after the gap check.
         try socket.set(.subscribe(prefix: []))
@@ -115,14 +113,8 @@ package final class EventSubscriber: Service, SocketLoopDriver {
         continuation.finish()
     }
 
-    package func run() async throws {
-        try start()
-        await withTaskCancellationHandler {
-            try? await gracefulShutdown()
-        } onCancel: {
-            self.loop.withLock { $0 }?.requestStop()
-        }
-        await stop()
+    package func stopNow() {
+        loop.withLock { $0 }?.requestStop()
     }
 
     // MARK: SocketLoopDriver (on the socket's thread)

@@ -77,12 +77,9 @@ package final class RPCClient: SocketLoopDriver {
         self.logger = logger
         self.idPrefix = "\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
         let socket = try ZMQSocket(.dealer)
+        try socket.applyStandardOptions()
         try socket.set(.immediate(true))
-        try socket.set(.maxMessageSize(bytes: Int64(WireCodec.maxFrameBytes)))
         try socket.set(.reconnectInterval(milliseconds: 100))
-        try socket.set(.heartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 3000, ttlMilliseconds: 3000))
-        try socket.set(.sendHighWaterMark(100_000))
-        try socket.set(.receiveHighWaterMark(100_000))
         try socket.connect(endpoint)
         let started = try SocketLoop(name: "rpc-client \(endpoint)", socket: socket, driver: self)
         loop.withLock { $0 = started }

@@ -47,7 +47,7 @@ package struct PingReply: Codable, Sendable, Equatable {
 /// shutdown it refuses new requests with `shutting_down`, lets running handlers answer (for up to
 /// `drainTimeout`), then closes. A resent copy of a request still being handled is dropped, so a
 /// slow idempotent handler does not run twice at once.
-package final class RPCServer: Service, SocketLoopDriver {
+package final class RPCServer: SocketService, SocketLoopDriver {
     package let service: String
     package let endpoint: String
     private let handlers: [String: RPCHandlers.Handler]
@@ -107,11 +107,8 @@ package final class RPCServer: Service, SocketLoopDriver {
     /// Binds the endpoint and starts answering. Throws when the address cannot be bound.
     package func start() throws(ZMQError) {
         let socket = try ZMQSocket(.router)
+        try socket.applyStandardOptions()
         try socket.set(.routerMandatory(true))
-        try socket.set(.maxMessageSize(bytes: Int64(WireCodec.maxFrameBytes)))
-        try socket.set(.heartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 3000, ttlMilliseconds: 3000))
-        try socket.set(.sendHighWaterMark(100_000))
-        try socket.set(.receiveHighWaterMark(100_000))
         try socket.bind(endpoint)
         let started = try SocketLoop(name: "rpc-server \(service)", socket: socket, driver: self)
         loop.withLock { $0 = started }
@@ -129,15 +126,8 @@ package final class RPCServer: Service, SocketLoopDriver {
         await loop.stopped()
     }
 
-    /// `Service`: answers until graceful shutdown or cancellation.
-    package func run() async throws {
-        try start()
-        await withTaskCancellationHandler {
-            try? await gracefulShutdown()
-        } onCancel: {
-            self.loop.withLock { $0 }?.requestStop()
-        }
-        await stop()
+    package func stopNow() {
+        loop.withLock { $0 }?.requestStop()
     }
 
     // MARK: SocketLoopDriver (on the socket's thread)

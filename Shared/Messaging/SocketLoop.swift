@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 import Synchronization
 import ZeroMQ
 
@@ -94,6 +95,39 @@ final class SocketLoop: Sendable {
             return state.waiters
         }
         for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// A component that owns a socket loop and runs as a ServiceLifecycle `Service`: started, kept
+/// until graceful shutdown, then stopped its own way (a server drains first); on cancellation it
+/// stops at once.
+package protocol SocketService: Service {
+    func start() throws(ZMQError)
+    func stop() async
+    /// Stops without draining or waiting.
+    func stopNow()
+}
+
+extension SocketService {
+    package func run() async throws {
+        try start()
+        await withTaskCancellationHandler {
+            try? await gracefulShutdown()
+        } onCancel: {
+            stopNow()
+        }
+        await stop()
+    }
+}
+
+extension ZMQSocket {
+    /// The options every long-lived socket of this project shares (DESIGN §3): a frame limit,
+    /// ZMTP heartbeats so a dead peer is noticed in seconds, and deep queues for bursts.
+    func applyStandardOptions() throws(ZMQError) {
+        try set(.maxMessageSize(bytes: Int64(WireCodec.maxFrameBytes)))
+        try set(.heartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 3000, ttlMilliseconds: 3000))
+        try set(.sendHighWaterMark(100_000))
+        try set(.receiveHighWaterMark(100_000))
     }
 }
 

@@ -36,7 +36,7 @@ package struct ProbeCommand<S: BackendService>: AsyncParsableCommand {
     package init() {}
 
     package func validate() throws {
-        guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be between 0 and 3600 seconds") }
+        try Probe.validate(timeout: timeout)
         guard (try? JSONSerialization.jsonObject(with: Data(body.utf8))) is [String: Any] else {
             throw ValidationError("the body must be a JSON object, such as '{}'")
         }
@@ -85,6 +85,11 @@ package enum Probe {
         } catch {
             return Outcome(success: false, output: "probe: \(method) at \(endpoint) failed: \(error)")
         }
+    }
+
+    /// The `--timeout` rule every probe shares.
+    package static func validate(timeout: Double) throws {
+        guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be between 0 and 3600 seconds") }
     }
 
     static func pretty(_ object: Any) -> String {
