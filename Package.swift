@@ -1,4 +1,5 @@
 // swift-tools-version: 6.2
+import Foundation
 import PackageDescription
 
 // The five services, declared the same way by `service(...)` below.
@@ -8,9 +9,9 @@ let services: [(folder: String, executable: String, extra: [Target.Dependency])]
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
     ]),
-    ("Queue", "queue", []),
+    ("Queue", "queue", [.product(name: "Crypto", package: "swift-crypto")]),
     ("Concert", "concert", []),
-    ("Payment", "payment", []),
+    ("Payment", "payment", [.product(name: "Crypto", package: "swift-crypto")]),
     ("Reservation", "reservation", []),
 ]
 
@@ -31,6 +32,17 @@ func service(_ folder: String, extra: [Target.Dependency]) -> Target {
     )
 }
 
+/// A service's own test target, `Tests/<Folder>Tests`, declared once that folder exists.
+func serviceTests(_ folder: String) -> [Target] {
+    let path = "Tests/\(folder)Tests"
+    guard FileManager.default.fileExists(atPath: "\(Context.packageDirectory)/\(path)") else { return [] }
+    return [.testTarget(
+        name: "\(folder)Tests",
+        dependencies: ["\(folder)Service", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+        path: path
+    )]
+}
+
 let package = Package(
     name: "concert-ticketing",
     platforms: [.macOS(.v15)],
@@ -44,6 +56,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -94,6 +107,7 @@ let package = Package(
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Contracts"], path: "Tests/EndToEndTests"),
     ]
-        + services.map { service($0.folder, extra: $0.extra) },
+        + services.map { service($0.folder, extra: $0.extra) }
+        + services.flatMap { serviceTests($0.folder) },
     swiftLanguageModes: [.v6]
 )
