@@ -1,0 +1,34 @@
+import Logging
+import ServiceLifecycle
+
+/// Makes lapsed holds available again about once a second, so that at rest every schedule's
+/// `remain_ticket` equals its available seats (CONTRACT §4). Reads never wait for it: they already
+/// show a lapsed hold as available.
+struct HoldSweeper: Service {
+    let catalog: Catalog
+    let interval: Duration
+    let logger: Logger
+
+    init(catalog: Catalog, interval: Duration = .seconds(1), logger: Logger) {
+        self.catalog = catalog
+        self.interval = interval
+        self.logger = logger
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let swept = try await catalog.sweepLapsedHolds()
+                    if swept > 0 { logger.debug("swept lapsed holds", metadata: ["concert.swept": .stringConvertible(swept)]) }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    // A busy or failing disk must not stop the service; the next pass tries again.
+                    logger.warning("sweeping lapsed holds failed", metadata: ["concert.error": .string("\(error)")])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}
