@@ -38,7 +38,7 @@ func serviceTests(_ folder: String) -> [Target] {
     guard FileManager.default.fileExists(atPath: "\(Context.packageDirectory)/\(path)") else { return [] }
     return [.testTarget(
         name: "\(folder)Tests",
-        dependencies: ["\(folder)Service", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+        dependencies: [.target(name: "\(folder)Service"), "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
         path: path
     )]
 }
