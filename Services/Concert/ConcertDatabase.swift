@@ -64,7 +64,8 @@ struct ConcertDatabase: Sendable {
                 t.check(sql: "(status = 'available') = (reservation_id IS NULL)")
                 t.check(sql: "status <> 'reserving' OR expired_at IS NOT NULL")
             }
-            // Seats by schedule use the unique key above. Holds only: the sweeper's scan, and the per-schedule count of lapsed holds.
+            // Seats by schedule use the unique key above. Two partial indexes cover the holds only:
+            // the sweeper's scan, and the per-schedule count of lapsed holds.
             try db.execute(sql: """
                 CREATE INDEX concert_seat_lapsing ON concert_seat(expired_at) WHERE status = 'reserving';
                 CREATE INDEX concert_seat_lapsing_by_schedule ON concert_seat(concert_schedule_id, expired_at) WHERE status = 'reserving';
@@ -202,11 +203,10 @@ struct ConcertDatabase: Sendable {
     /// Makes up to `limit` lapsed holds available, counting them back into `remain_ticket`.
     func sweepLapsedHolds(now: Date, limit: Int = 500) async throws -> [LapsedHold] {
         try await writer.write { db in
-            let lapsed = try SeatRecord
-                .filter(Column("status") == SeatStatus.reserving.rawValue && Column("expired_at") <= now)
-                .order(Column("expired_at"))
-                .limit(limit)
-                .fetchAll(db)
+            // The status is spelled out, not bound, so that SQLite can use the partial index of holds.
+            let lapsed = try SeatRecord.fetchAll(db, sql: """
+                SELECT * FROM concert_seat WHERE status = 'reserving' AND expired_at <= ? ORDER BY expired_at LIMIT ?
+                """, arguments: [now, limit])
             guard !lapsed.isEmpty else { return [] }
             try SeatRecord.filter(keys: lapsed.map(\.id)).updateAll(db, [
                 Column("status").set(to: SeatStatus.available.rawValue),

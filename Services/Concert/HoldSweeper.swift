@@ -4,7 +4,7 @@ import ServiceLifecycle
 /// Makes lapsed holds available again about once a second, so that at rest every schedule's
 /// `remain_ticket` equals its available seats (CONTRACT §4). Reads never wait for it: they already
 /// show a lapsed hold as available.
-struct HoldSweeper: Service {
+struct HoldSweeper: Service, CustomStringConvertible {
     let catalog: Catalog
     let interval: Duration
     let logger: Logger
@@ -14,6 +14,9 @@ struct HoldSweeper: Service {
         self.interval = interval
         self.logger = logger
     }
+
+    /// How ServiceLifecycle names it in logs.
+    var description: String { "HoldSweeper" }
 
     func run() async throws {
         await cancelWhenGracefulShutdown {

@@ -1,5 +1,7 @@
 import Contracts
 import Foundation
+import Logging
+import TestSupport
 import Testing
 @testable import ConcertService
 
@@ -89,6 +91,23 @@ struct CountersTests {
             .released(SeatReleased(seatId: seats[1].id, scheduleId: schedule.id, reservationId: "r1", lapsed: true)),
         ])
         #expect(try await fixture.catalog.sweepLapsedHolds() == 0)
+        try await fixture.expectCountsTrue()
+    }
+
+    @Test("the sweeper loop sweeps lapsed holds on its own, and stops when cancelled")
+    func sweeperLoopRuns() async throws {
+        let fixture = try ConcertFixture()
+        let (schedule, seats) = try await fixture.schedule()
+        _ = try await fixture.hold(seats[0].id, for: "r1", seconds: 5)
+        var logger = Logger(label: "sweeper-test")
+        logger.logLevel = .critical
+        let sweeper = HoldSweeper(catalog: fixture.catalog, interval: .milliseconds(10), logger: logger)
+        let running = Task { try await sweeper.run() }
+        fixture.clock.advance(by: 5)
+        let swept = await eventually(timeout: .seconds(20)) { (try? fixture.stored(schedule.id).remainTicket) == 5 }
+        #expect(swept)
+        running.cancel()
+        try await running.value
         try await fixture.expectCountsTrue()
     }
 
