@@ -3,7 +3,8 @@ import Foundation
 import GRDB
 import Logging
 import Messaging
-import ServiceKit
+@testable import ServiceKit
+import Configuration
 import Testing
 import TestSupport
 @testable import PaymentService
@@ -165,5 +166,61 @@ struct PaymentServiceTests {
         #expect(try await running.client.call(PaymentAPI.balance, UserRef(userId: user.id)) == Balance(balance: 0))
         #expect(try await running.fixture.writer.read { try WalletTransaction.fetchCount($0) } == 0)
         await running.stop()
+    }
+
+    @Test("the assembled service answers and publishes payment.completed and payment.refunded once each, after commit")
+    func assembledServicePublishes() async throws {
+        let folder = try TemporaryDirectory("pay")
+        defer { folder.remove() }
+        let logger = Running.logger
+        let pool = try DatabaseOpener.openPool(path: folder.file("payment.sqlite"), migrator: PaymentService.migrator)
+        let publisher = EventPublisher(source: "payment", endpoint: folder.ipc("events"), logger: logger)
+        try publisher.start()
+        let subscriber = EventSubscriber(endpoints: [folder.ipc("events")], logger: logger)
+        try subscriber.start()
+        let configuration = try StackConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: [:])))
+        let assembly = try await PaymentService.assemble(ServiceContext(configuration: configuration, logger: logger, database: pool, publisher: publisher))
+        #expect(assembly.loops.count == 1)
+        let server = RPCServer(service: "payment", endpoint: folder.ipc("rpc"), handlers: assembly.handlers, logger: logger)
+        try server.start()
+        let client = try RPCClient(endpoint: folder.ipc("rpc"), logger: logger, defaultTimeout: .seconds(10))
+
+        // PUB/SUB drops what is sent before the subscription arrives: warm up until one gets through.
+        var stream = subscriber.events.makeAsyncIterator()
+        let warmer = Task {
+            while !Task.isCancelled {
+                try publisher.publish("test.warmup", Empty())
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        while let next = await stream.next() {
+            if case .event(let event) = next, event.head.type == "test.warmup" { break }
+        }
+        warmer.cancel()
+        _ = await warmer.result
+
+        let user = try await client.call(PaymentAPI.createUser, CreateUser(name: "Han"))
+        _ = try await client.call(PaymentAPI.charge, Charge(userId: user.id, amount: 8000, idempotencyKey: "k"))
+        let receipt = try await client.call(PaymentAPI.debit, Debit(userId: user.id, reservationId: "res-1", amount: 8000))
+        _ = try await client.call(PaymentAPI.debit, Debit(userId: user.id, reservationId: "res-1", amount: 8000))
+        _ = try await client.call(PaymentAPI.refund, Refund(reservationId: "res-1"))
+        _ = try await client.call(PaymentAPI.refund, Refund(reservationId: "res-1"))
+        try publisher.publish("test.end", Empty())
+
+        var seen: [(String, PaymentEvent)] = []
+        while let next = await stream.next() {
+            guard case .event(let event) = next else { continue }
+            if event.head.type == "test.end" { break }
+            if event.head.type.hasPrefix("payment.") { seen.append((event.head.type, try event.body(as: PaymentEvent.self))) }
+        }
+        let expected = PaymentEvent(paymentId: receipt.paymentId, userId: user.id, reservationId: "res-1", amount: 8000)
+        #expect(seen.map(\.0) == [PaymentAPI.Event.completed, PaymentAPI.Event.refunded])
+        #expect(seen.map(\.1) == [expected, expected])
+
+        await client.close()
+        await server.stop()
+        await subscriber.stop()
+        await publisher.stop()
+        try pool.close()
     }
 }
