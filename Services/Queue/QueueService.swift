@@ -1,5 +1,6 @@
 import Contracts
 import GRDB
+import Logging
 import Messaging
 import ServiceKit
 
@@ -8,11 +9,44 @@ enum QueueService: BackendService {
     static let name = ServiceName.queue
     static let abstract = "The waiting room: issues queue tokens and admits them in arrival order."
 
-    /// The tables arrive with the service's business methods; until then the file is only opened.
-    static var migrator: DatabaseMigrator { DatabaseMigrator() }
+    static var migrator: DatabaseMigrator { QueueDatabase.migrator }
 
     static func assemble(_ context: ServiceContext) async throws -> ServiceAssembly {
-        // `queue.ping` is answered by the RPC server itself.
-        ServiceAssembly(handlers: RPCHandlers())
+        try await assemble(database: context.database, rules: QueueRules(context.configuration),
+                           publisher: context.publisher, logger: context.logger, clock: SystemClock())
+    }
+
+    /// The handler table and the admission loop over an opened database: what `serve` runs, and
+    /// what the service-level tests run with their own database, endpoint and rules.
+    static func assemble(database writer: any DatabaseWriter, rules: QueueRules, publisher: EventPublisher,
+                         logger: Logger, clock: any WallClock) async throws -> ServiceAssembly {
+        let database = QueueDatabase(writer)
+        let room = WaitingRoom(
+            database: database,
+            signingKey: try await database.signingKey(),
+            rules: rules,
+            clock: clock,
+            publish: { event in
+                do {
+                    switch event {
+                    case .admitted(let body): try publisher.publish(QueueAPI.admittedEvent, body)
+                    case .expired(let body): try publisher.publish(QueueAPI.expiredEvent, body)
+                    }
+                } catch {
+                    // Only an unencodable body fails, and correctness never rests on an event arriving.
+                    logger.error("event not published", metadata: ["queue.error": .string("\(error)")])
+                }
+            }
+        )
+        return ServiceAssembly(handlers: QueueHandlers.handlers(room),
+                               loops: [AdmissionLoop(room: room, clock: clock, logger: logger)])
+    }
+}
+
+extension QueueRules {
+    /// The waiting-room variables of CONTRACT §2.
+    init(_ configuration: StackConfiguration) {
+        self.init(admitPerSecond: configuration.queueAdmitPerSecond, maxActive: configuration.queueMaxActive,
+                  activeSeconds: configuration.queueActiveSeconds, idleSeconds: configuration.queueIdleSeconds)
     }
 }
