@@ -53,20 +53,26 @@ struct Catalog: Sendable {
     // MARK: Seat writes
 
     func hold(_ request: HoldSeat) async throws -> SeatDetail {
-        let now = clock.now()
-        try Self.validate(reservationId: request.reservationId)
-        try Self.validate(until: request.until, now: now)
-        let outcome = try await database.hold(seatId: request.seatId, reservationId: request.reservationId, until: request.until, now: now)
-        if outcome.changed { announceHeld(outcome.seat, reservationId: request.reservationId) }
-        return outcome.seat
+        try await holdUntil(request, write: database.hold(seatId:reservationId:until:now:))
     }
 
     func extend(_ request: HoldSeat) async throws -> SeatDetail {
+        try await holdUntil(request, write: database.extend(seatId:reservationId:until:now:))
+    }
+
+    /// Validates a hold or extension, writes it, and announces the new end if it changed.
+    private func holdUntil(
+        _ request: HoldSeat,
+        write: (_ seatId: Int64, _ reservationId: String, _ until: Date, _ now: Date) async throws -> ConcertDatabase.Outcome
+    ) async throws -> SeatDetail {
         let now = clock.now()
         try Self.validate(reservationId: request.reservationId)
         try Self.validate(until: request.until, now: now)
-        let outcome = try await database.extend(seatId: request.seatId, reservationId: request.reservationId, until: request.until, now: now)
-        if outcome.changed { announceHeld(outcome.seat, reservationId: request.reservationId) }
+        let outcome = try await write(request.seatId, request.reservationId, request.until, now)
+        if outcome.changed, let until = outcome.seat.heldUntil {
+            announce(.held(SeatHeld(seatId: outcome.seat.id, scheduleId: outcome.seat.scheduleId,
+                                    reservationId: request.reservationId, until: until)))
+        }
         return outcome.seat
     }
 
@@ -101,11 +107,6 @@ struct Catalog: Sendable {
             swept += lapsed.count
             if lapsed.count < batch { return swept }
         }
-    }
-
-    private func announceHeld(_ seat: SeatDetail, reservationId: String) {
-        guard let until = seat.heldUntil else { return }
-        announce(.held(SeatHeld(seatId: seat.id, scheduleId: seat.scheduleId, reservationId: reservationId, until: until)))
     }
 
     // MARK: Catalog writes
