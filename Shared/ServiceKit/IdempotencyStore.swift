@@ -11,7 +11,8 @@ import ServiceLifecycle
 /// same commit as the effect it describes: either both are kept or neither is. A caller looks up
 /// first and, on `.absent`, does its work and stores the answer before committing. Only answers
 /// that changed something are stored; a refusal stores nothing, so the same key may be retried
-/// once its cause is fixed.
+/// once its cause is fixed. Answers are kept as wire JSON (`WireCodec`), so a replay is what the
+/// first answer looked like on the wire (dates to the second).
 package enum IdempotencyStore {
     package static let tableName = "idempotency_key"
     /// How long an answer is kept at least (CONTRACT §3: 24 hours).

@@ -153,42 +153,24 @@ struct DebitRefundTests {
         #expect(try await fixture.cashier.refund(Refund(reservationId: "r")).balance == PaymentAPI.maxBalance + 5000)
     }
 
-    @Test("the schema refuses a negative balance, a second payment for a reservation and an unknown ledger kind")
-    func schemaChecks() async throws {
+    @Test("the schema refuses what the money rules forbid, whatever the code above it does", arguments: [
+        "UPDATE wallet SET amount = -1 WHERE user_id = ?1",
+        "UPDATE wallet SET amount = 5.5 WHERE user_id = ?1",
+        "INSERT INTO wallet (user_id, amount, created_at, updated_at) VALUES (?1, 0, '2027-01-01', '2027-01-01')",
+        "INSERT INTO payment (user_id, reservation_id, amount, created_at, updated_at) VALUES (?1, 'r', 5, '2027-01-01', '2027-01-01')",
+        "INSERT INTO payment (user_id, reservation_id, amount, created_at, updated_at) VALUES (?1, 'r2', 0, '2027-01-01', '2027-01-01')",
+        "INSERT INTO wallet_transaction (user_id, kind, amount, balance_after, created_at) VALUES (?1, 'gift', 5, 5, '2027-01-01')",
+        "INSERT INTO wallet_transaction (user_id, kind, amount, balance_after, created_at) VALUES (?1, 'charge', 0, 5, '2027-01-01')",
+        "INSERT INTO wallet_transaction (user_id, kind, amount, balance_after, created_at) VALUES (?1, 'charge', 5, -5, '2027-01-01')",
+        "INSERT INTO wallet_transaction (user_id, kind, amount, balance_after, created_at) VALUES (?1, 'payment', 5, 0, '2027-01-01')",
+        "INSERT INTO wallet_transaction (user_id, kind, amount, balance_after, reservation_id, created_at) VALUES (?1, 'payment', 5, 0, 'r', '2027-01-01')",
+    ])
+    func schemaChecks(sql: String) async throws {
         let fixture = try PaymentFixture()
         let user = try await fixture.user(balance: 10)
         _ = try await fixture.cashier.debit(Debit(userId: user.id, reservationId: "r", amount: 5))
         await #expect(throws: DatabaseError.self) {
-            try await fixture.writer.write { try $0.execute(sql: "UPDATE wallet SET amount = -1 WHERE user_id = ?", arguments: [user.id]) }
-        }
-        await #expect(throws: DatabaseError.self) {
-            try await fixture.writer.write { db in
-                try db.execute(sql: "INSERT INTO payment (user_id, reservation_id, amount, created_at, updated_at) VALUES (?, 'r', 5, '2027-01-01', '2027-01-01')",
-                               arguments: [user.id])
-            }
-        }
-        await #expect(throws: DatabaseError.self) {
-            try await fixture.writer.write { db in
-                try db.execute(sql: "INSERT INTO wallet_transaction (user_id, kind, amount, balance_after, created_at) VALUES (?, 'gift', 5, 5, '2027-01-01')",
-                               arguments: [user.id])
-            }
-        }
-        await #expect(throws: DatabaseError.self) {
-            try await fixture.writer.write { db in
-                try db.execute(sql: "INSERT INTO wallet_transaction (user_id, kind, amount, balance_after, reservation_id, created_at) VALUES (?, 'payment', 5, 0, 'r', '2027-01-01')",
-                               arguments: [user.id])
-            }
-        }
-        await #expect(throws: DatabaseError.self) {
-            try await fixture.writer.write { db in
-                try db.execute(sql: "INSERT INTO wallet_transaction (user_id, kind, amount, balance_after, created_at) VALUES (?, 'charge', 0, 5, '2027-01-01')",
-                               arguments: [user.id])
-            }
-        }
-        await #expect(throws: DatabaseError.self) {
-            try await fixture.writer.write { db in
-                try db.execute(sql: "INSERT INTO wallet (user_id, amount, created_at, updated_at) VALUES (?, 0, '2027-01-01', '2027-01-01')", arguments: [user.id])
-            }
+            try await fixture.writer.write { try $0.execute(sql: sql, arguments: [user.id]) }
         }
     }
 }
