@@ -34,28 +34,34 @@ struct Catalog: Sendable {
 
     // MARK: Reads
 
+    /// `concert.listConcerts`: every concert.
     func listConcerts() async throws -> [ConcertSummary] {
         try await database.concerts()
     }
 
+    /// `concert.schedules`: a concert's schedules open for reservation now, with seats left.
     func schedules(_ request: ConcertRef) async throws -> [ScheduleView] {
         try await database.openSchedules(concertId: request.concertId, now: clock.now())
     }
 
+    /// `concert.seats`: a schedule's seat map and its version.
     func seats(_ request: ScheduleRef) async throws -> SeatMap {
         try await database.seatMap(scheduleId: request.scheduleId, now: clock.now())
     }
 
+    /// `concert.seat`: one seat with its schedule's window.
     func seat(_ request: SeatRef) async throws -> SeatDetail {
         try await database.seat(id: request.seatId, now: clock.now())
     }
 
     // MARK: Seat writes
 
+    /// `concert.hold`: holds a free or lapsed seat for a reservation.
     func hold(_ request: HoldSeat) async throws -> SeatDetail {
         try await holdUntil(request, write: database.hold(seatId:reservationId:until:now:))
     }
 
+    /// `concert.extend`: moves the end of a reservation's live hold later.
     func extend(_ request: HoldSeat) async throws -> SeatDetail {
         try await holdUntil(request, write: database.extend(seatId:reservationId:until:now:))
     }
@@ -76,6 +82,7 @@ struct Catalog: Sendable {
         return outcome.seat
     }
 
+    /// `concert.confirm`: sells a seat to the reservation that holds it.
     func confirm(_ request: SeatClaim) async throws -> SeatDetail {
         try Self.validate(reservationId: request.reservationId)
         let outcome = try await database.confirm(seatId: request.seatId, reservationId: request.reservationId, now: clock.now())
@@ -85,6 +92,7 @@ struct Catalog: Sendable {
         return outcome.seat
     }
 
+    /// `concert.release`: frees a seat the reservation holds or bought; otherwise changes nothing.
     func release(_ request: SeatClaim) async throws -> SeatDetail {
         try Self.validate(reservationId: request.reservationId)
         let outcome = try await database.release(seatId: request.seatId, reservationId: request.reservationId, now: clock.now())
@@ -111,6 +119,7 @@ struct Catalog: Sendable {
 
     // MARK: Catalog writes
 
+    /// `concert.createConcert`: validates and creates a concert with its schedules and seats.
     func createConcert(_ request: CreateConcert) async throws -> ConcertDetail {
         try await database.createConcert(try Self.draft(request), now: clock.now())
     }
