@@ -46,22 +46,30 @@ struct AdmissionTests {
         #expect(log.last?.throughSeq == 1000)
     }
 
-    @Test("late and irregular ticks never admit more than the rate in any one-second window", arguments: [UInt64(1), 2, 3])
-    func irregularTicksKeepTheRate(seed: UInt64) async throws {
+    /// Tick schedules, as the gaps between ticks in milliseconds, repeated until everyone is in.
+    static let schedules: [[Int]] = [
+        // Mostly about 100 ms apart, sometimes bunched, sometimes very late.
+        [100, 1, 7, 100, 50, 90, 2500, 100, 110, 400, 999, 1000, 1001],
+        // A full bucket, then ticks as fast as they come: the rate alone must hold them back.
+        [1500] + Array(repeating: 10, count: 150),
+        // Ticks a whole second apart, and just under and over it.
+        [1000, 999, 1001, 1000, 1],
+    ]
+
+    @Test("late and irregular ticks never admit more than the rate in any one-second window", arguments: schedules)
+    func irregularTicksKeepTheRate(gaps: [Int]) async throws {
         let rules = QueueRules(admitPerSecond: 20, maxActive: 1_000, activeSeconds: 600, idleSeconds: 3600)
         let fixture = try await QueueFixture(rules: rules)
         _ = try await fixture.issue(1...300)
-        var random = SplitMix64(seed: seed)
         var admissions: [(ms: Int, count: Int)] = []
         var order: [Int64] = []
         var ms = 0
-        while order.count < 300 && admissions.count < 5000 {
+        for tick in 0..<10_000 where order.count < 300 {
             fixture.at(Double(ms) / 1000)
             let outcome = try await fixture.tick()
             if !outcome.admitted.isEmpty { admissions.append((ms, outcome.admitted.count)) }
             order += outcome.admitted.map(\.seq)
-            // Mostly about 100 ms apart, sometimes bunched, sometimes very late.
-            ms += [1, 7, 50, 90, 100, 100, 100, 110, 400, 999, 1000, 1001, 2500][Int(random.next() % 13)]
+            ms += gaps[tick % gaps.count]
         }
         #expect(order == Array(1...300))
         for (start, _) in admissions {
@@ -161,20 +169,5 @@ struct QueueRaceTests {
         }
         #expect(outcomes.filter { $0 }.count == 1)
         #expect(fixture.events.expired == [ExpiredTokenRef(userId: 1, seq: 1, reason: .revoked)])
-    }
-}
-
-/// A small seeded generator, so the irregular schedules are the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
