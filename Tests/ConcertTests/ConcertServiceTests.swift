@@ -19,42 +19,23 @@ struct ConcertServiceTests {
     /// A running server over a fresh in-memory catalog, a connected client, and a way to stop both.
     struct Running {
         let fixture: ConcertFixture
-        let server: RPCServer
-        let client: RPCClient
-        let folder: TemporaryDirectory
+        let served: ServedHandlers
+        var server: RPCServer { served.server }
+        var client: RPCClient { served.client }
 
         init() throws {
             fixture = try ConcertFixture()
-            folder = try TemporaryDirectory("concert-rpc")
-            let endpoint = folder.ipc("rpc")
-            server = RPCServer(service: ServiceName.concert.rawValue, endpoint: endpoint,
-                               handlers: ConcertHandlers.handlers(fixture.catalog), logger: ConcertServiceTests.logger)
-            try server.start()
-            client = try RPCClient(endpoint: endpoint, logger: ConcertServiceTests.logger, defaultTimeout: .seconds(10))
+            served = try ServedHandlers(service: ServiceName.concert.rawValue, handlers: ConcertHandlers.handlers(fixture.catalog))
         }
 
-        func stop() async {
-            await client.close()
-            await server.stop()
-            folder.remove()
-        }
+        func stop() async { await served.stop() }
 
-        /// Sends `body` as raw JSON and answers the error code of the reply, or nil when it succeeded.
         func errorCode(_ method: String, _ body: String) async throws -> String? {
-            let reply = try await client.callRaw(method: method, body: Data(body.utf8), idempotent: true)
-            let head = try WireCodec.decodeReplyHead(reply)
-            return head.ok ? nil : head.error?.code
+            try await served.errorCode(method, body)
         }
 
         func refusal<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async -> String? {
-            do {
-                _ = try await client.call(method, request)
-                return nil
-            } catch let error as RemoteError {
-                return error.code
-            } catch {
-                return "\(error)"
-            }
+            await served.refusal(method, request)
         }
     }
 

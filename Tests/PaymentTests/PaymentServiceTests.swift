@@ -14,48 +14,26 @@ import TestSupport
 struct PaymentServiceTests {
     /// A running server on a private `ipc://` endpoint and a client connected to it.
     struct Running {
-        let folder: TemporaryDirectory
         let fixture: PaymentFixture
-        let server: RPCServer
-        let client: RPCClient
-
-        static let logger: Logger = {
-            var logger = Logger(label: "payment-test")
-            logger.logLevel = .critical
-            return logger
-        }()
+        let served: ServedHandlers
+        var server: RPCServer { served.server }
+        var client: RPCClient { served.client }
+        static var logger: Logger { ServedHandlers.logger }
 
         init() throws {
-            folder = try TemporaryDirectory("pay")
             fixture = try PaymentFixture()
-            let endpoint = folder.ipc("payment")
-            server = RPCServer(service: ServiceName.payment.rawValue, endpoint: endpoint,
-                               handlers: PaymentHandlers.handlers(fixture.cashier), logger: Self.logger)
-            try server.start()
-            client = try RPCClient(endpoint: endpoint, logger: Self.logger, defaultTimeout: .seconds(10))
+            served = try ServedHandlers(service: ServiceName.payment.rawValue, handlers: PaymentHandlers.handlers(fixture.cashier))
         }
 
-        func stop() async {
-            await client.close()
-            await server.stop()
-            folder.remove()
-        }
+        func stop() async { await served.stop() }
 
         /// Calls `method` with a raw JSON body; returns the error code, or nil for an `ok` reply.
         func errorCode(_ method: RPCMethod<some Any, some Any>, _ json: String) async throws -> String? {
-            let reply = try await client.callRaw(method: method.name, body: Data(json.utf8), idempotent: false)
-            return try WireCodec.decodeReplyHead(reply).error?.code
+            try await served.errorCode(method.name, json)
         }
 
         func refusal<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async -> String? {
-            do {
-                _ = try await client.call(method, request)
-                return nil
-            } catch let error as RemoteError {
-                return error.code
-            } catch {
-                return "\(error)"
-            }
+            await served.refusal(method, request)
         }
     }
 

@@ -20,32 +20,21 @@ struct QueueServiceTests {
     /// A server with the real handler table over a manual-clock waiting room, and a client of it.
     struct Served {
         let fixture: QueueFixture
-        let server: RPCServer
-        let client: RPCClient
-        let folder: TemporaryDirectory
+        let served: ServedHandlers
+        var server: RPCServer { served.server }
+        var client: RPCClient { served.client }
 
         init(rules: QueueRules = QueueFixture.rules) async throws {
-            folder = try TemporaryDirectory("qs")
             fixture = try await QueueFixture(rules: rules)
-            let endpoint = folder.ipc("rpc")
-            server = RPCServer(service: "queue", endpoint: endpoint, handlers: QueueHandlers.handlers(fixture.room),
-                               logger: QueueServiceTests.logger)
-            try server.start()
-            client = try RPCClient(endpoint: endpoint, logger: QueueServiceTests.logger, defaultTimeout: .seconds(10))
+            served = try ServedHandlers(service: ServiceName.queue.rawValue, handlers: QueueHandlers.handlers(fixture.room))
         }
 
         /// The error code a raw body gets from `method`, or nil when it was answered ok.
         func errorCode(_ method: String, _ body: String) async throws -> String? {
-            let reply = try await client.callRaw(method: method, body: Data(body.utf8), idempotent: false)
-            let head = try WireCodec.decodeReplyHead(reply)
-            return head.ok ? nil : head.error?.code
+            try await served.errorCode(method, body)
         }
 
-        func close() async {
-            await client.close()
-            await server.stop()
-            folder.remove()
-        }
+        func close() async { await served.stop() }
     }
 
     @Test("every method answers over the wire: issue, status, validate, expire, ping")
