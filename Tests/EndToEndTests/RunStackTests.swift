@@ -18,12 +18,14 @@ struct RunStackTests {
 
     func alive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
 
-    @Test("starts all five, restarts a killed one within 2 seconds, and stops them all on SIGTERM")
-    func superviseRestartStop() async throws {
+    @Test("starts all five, restarts a killed one within 2 seconds, and stops them all on SIGTERM or Ctrl-C",
+          arguments: ["SIGTERM", "Ctrl-C"])
+    func superviseRestartStop(stopWith: String) async throws {
         let stack = try TestStack()
         defer { stack.folder.remove() }
         let supervisor = try ManagedProcess("/bin/bash", arguments: [Self.script, binaryDirectory()],
-                                            environment: stack.environment, logPath: stack.folder.file("run-stack.log"))
+                                            environment: stack.environment, logPath: stack.folder.file("run-stack.log"),
+                                            ownProcessGroup: true)
         var children: [Int32] = []
         var failure: (any Error)?
         do {
@@ -48,9 +50,15 @@ struct RunStackTests {
             #expect(supervisor.log.contains("concert exited"))
             children.append(newPID)
 
-            supervisor.signal(SIGTERM)
+            if stopWith == "Ctrl-C" {
+                // A terminal's Ctrl-C: SIGINT to every process of the foreground group at once.
+                supervisor.signalGroup(SIGINT)
+            } else {
+                supervisor.signal(SIGTERM)
+            }
             let stopped = await supervisor.waitForExit(timeout: .seconds(5))
             #expect(stopped, "\(supervisor.log)")
+            #expect(!supervisor.log.contains("exited with status 0"), "a service stopped on purpose was restarted:\n\(supervisor.log)")
             #expect(supervisor.exitStatus == 0)
             let gone = await eventually(timeout: .seconds(2)) { children.allSatisfy { !alive($0) } }
             #expect(gone, "processes left running: \(children.filter(alive))")
@@ -58,7 +66,7 @@ struct RunStackTests {
             failure = error
         }
         // Whatever happened above, leave nothing running.
-        supervisor.signal(SIGTERM)
+        supervisor.signalGroup(SIGTERM)
         await supervisor.waitForExit(timeout: .seconds(5))
         supervisor.kill()
         for child in children where alive(child) { kill(child, SIGKILL) }

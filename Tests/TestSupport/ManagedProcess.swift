@@ -30,7 +30,10 @@ package final class ManagedProcess: @unchecked Sendable {
 
     /// Starts `executable` (a name in `binaryDirectory()` or a path) with `arguments` and `environment`
     /// added to this process's own.
-    package init(_ executable: String, arguments: [String] = [], environment: [String: String] = [:], logPath: String) throws {
+    /// With `ownProcessGroup`, the child leads a new process group, as a terminal's foreground job
+    /// does, so `signalGroup` reaches it and everything it starts (Ctrl-C).
+    package init(_ executable: String, arguments: [String] = [], environment: [String: String] = [:], logPath: String,
+                 ownProcessGroup: Bool = false) throws {
         name = executable
         self.logPath = logPath
         let path = executable.hasPrefix("/") ? executable : "\(binaryDirectory())/\(executable)"
@@ -46,7 +49,12 @@ package final class ManagedProcess: @unchecked Sendable {
         sigemptyset(&defaults)
         for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if ownProcessGroup {
+            flags |= POSIX_SPAWN_SETPGROUP
+            posix_spawnattr_setpgroup(&attributes, 0)
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -85,6 +93,11 @@ package final class ManagedProcess: @unchecked Sendable {
 
     package func signal(_ signal: Int32) {
         if isRunning { Foundation.kill(pid, signal) }
+    }
+
+    /// Sends `signal` to the child's whole process group (it must have been started with `ownProcessGroup`).
+    package func signalGroup(_ signal: Int32) {
+        Foundation.kill(-pid, signal)
     }
 
     package func kill() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole stack in the foreground (CONTRACT §1): queue, concert, payment, reservation and
-# gateway, each its own process. A process that dies is restarted after 1 second. Ctrl-C or
-# SIGTERM stops them all gracefully (each gets SIGTERM and has a bounded shutdown).
+# gateway, each its own process. A process that crashes (non-zero exit or a signal) is restarted
+# after 1 second. Ctrl-C or SIGTERM stops them all gracefully (each has a bounded shutdown).
 #
 # Usage: deploy/local/run-stack.sh [BIN_DIR]    BIN_DIR defaults to .build/release
 # Configuration is the environment of CONTRACT §2 (DATA_DIR, GATEWAY_PORT, ...).
@@ -29,6 +29,13 @@ supervise() {
     status=$?
     if [ "$stopping" -eq 1 ]; then
       wait "$child" 2>/dev/null
+      break
+    fi
+    # Exit 0 is a graceful stop someone asked for (Ctrl-C reaches every process of the
+    # terminal's group, services included): like systemd's Restart=on-failure, only a crash
+    # (a non-zero status or a signal) is restarted.
+    if [ "$status" -eq 0 ]; then
+      echo "run-stack: $name stopped" >&2
       break
     fi
     echo "run-stack: $name exited with status $status; restarting in 1s" >&2
@@ -68,3 +75,5 @@ trap stop_all INT TERM
 announcer=$!
 
 wait "${supervisors[@]}"
+kill "$announcer" 2>/dev/null
+echo "run-stack: stopped" >&2
