@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import GRDB
 import Messaging
+import ServiceKit
 
 /// The concert service's SQLite file (GRDB's `AppDatabase` style): the migrator, and one method per
 /// intent, each a single write transaction.
@@ -353,9 +354,8 @@ struct ConcertDatabase: Sendable {
 // MARK: Records
 
 /// A row of `concert`.
-struct ConcertRecord: Codable, FetchableRecord, TableRecord, Sendable {
+struct ConcertRecord: SnakeCaseRecord, Sendable {
     static let databaseTableName = "concert"
-    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
 
     let id: Int64
     let title: String
@@ -368,9 +368,8 @@ struct ConcertRecord: Codable, FetchableRecord, TableRecord, Sendable {
 }
 
 /// A row of `concert_schedule`: one performance and its reservation window.
-struct ScheduleRecord: Codable, FetchableRecord, TableRecord, Sendable {
+struct ScheduleRecord: SnakeCaseRecord, Sendable {
     static let databaseTableName = "concert_schedule"
-    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
 
     let id: Int64
     let concertId: Int64
@@ -392,9 +391,8 @@ struct ScheduleRecord: Codable, FetchableRecord, TableRecord, Sendable {
 }
 
 /// A row of `concert_seat`.
-struct SeatRecord: Codable, FetchableRecord, TableRecord, Sendable {
+struct SeatRecord: SnakeCaseRecord, Sendable {
     static let databaseTableName = "concert_seat"
-    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
 
     let id: Int64
     let concertScheduleId: Int64

@@ -6,14 +6,11 @@ import ServiceKit
 
 /// A row of one of the service's tables: columns are the properties in snake_case (CONTRACT §4),
 /// and `id` is the row id SQLite assigns on insert.
-protocol PaymentRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {
+protocol PaymentRecord: SnakeCaseRecord, Sendable, MutablePersistableRecord {
     var id: Int64? { get set }
 }
 
 extension PaymentRecord {
-    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
-    static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
-
     mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 

@@ -1,12 +1,11 @@
 import Contracts
 import Foundation
 import GRDB
+import ServiceKit
 
 /// A row of `token`: one place in the waiting room (ERD `TOKEN`, plus what position and expiry need).
-struct Token: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+struct Token: SnakeCaseRecord, Sendable, Equatable, MutablePersistableRecord {
     static let databaseTableName = "token"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var id: Int64?
     var userId: Int64
@@ -29,10 +28,8 @@ struct Token: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableR
 }
 
 /// The single row of `queue_state`: the signing key and how far issuing and admission have got.
-struct QueueState: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+struct QueueState: SnakeCaseRecord, Sendable, Equatable, PersistableRecord {
     static let databaseTableName = "queue_state"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var id: Int64
     /// The HMAC-SHA256 key of the wire tokens: made once, so tokens outlive restarts.
