@@ -73,7 +73,8 @@ struct Catalog: Sendable {
     ) async throws -> SeatDetail {
         let now = clock.now()
         try Self.validate(reservationId: request.reservationId)
-        try Self.validate(until: request.until, now: now)
+        // `until` is checked by the write itself, after its replay checks: a retry that arrives
+        // after the time it asked for must still get its original answer.
         let outcome = try await write(request.seatId, request.reservationId, request.until, now)
         if outcome.changed, let until = outcome.seat.heldUntil {
             announce(.held(SeatHeld(seatId: outcome.seat.id, scheduleId: outcome.seat.scheduleId,

@@ -123,6 +123,7 @@ struct ConcertDatabase: Sendable {
         try await writer.write { db in
             let found = try Self.fetchSeat(db, id: seatId)
             if found.seat.isHeld(by: reservationId, at: now) { return Outcome(seat: found.detail(at: now), changed: false) }
+            try Catalog.validate(until: until, now: now)
             guard found.schedule.isOpen(at: now) else {
                 throw RemoteError(ConcertAPI.Code.scheduleClosed, "seat \(seatId) is outside its reservation window")
             }
@@ -149,6 +150,7 @@ struct ConcertDatabase: Sendable {
             guard seat.isHeld(by: reservationId, at: now), let current = seat.expiredAt else {
                 throw RemoteError(ConcertAPI.Code.holdLapsed, "seat \(seatId) has no live hold for reservation \(reservationId)")
             }
+            try Catalog.validate(until: until, now: now)
             guard until > current else { return Outcome(seat: found.detail(at: now), changed: false) }
             try db.execute(sql: """
                 UPDATE concert_seat SET expired_at = ?, updated_at = ?

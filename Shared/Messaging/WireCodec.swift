@@ -77,16 +77,30 @@ package enum WireCodec {
     /// The largest frame a service accepts; sockets drop peers that send more (ZMQ_MAXMSGSIZE).
     package static let maxFrameBytes = 1 << 20
 
+    /// RFC 3339 in UTC with milliseconds: whole seconds would cut a hold of `HOLD_SECONDS=0.5` to nothing.
+    static let dateFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
+    static let wholeSecondDateFormat = Date.ISO8601FormatStyle(timeZone: .gmt)
+
     package static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(dateFormat.format(date))
+        }
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }()
 
+    /// Reads RFC 3339 times with or without fractional seconds.
     package static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            if let date = try? dateFormat.parse(text) { return date }
+            if let date = try? wholeSecondDateFormat.parse(text) { return date }
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected an RFC 3339 time such as 2026-01-31T19:30:00Z")
+        }
         return decoder
     }()
 

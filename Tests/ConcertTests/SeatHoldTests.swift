@@ -163,6 +163,23 @@ struct SeatHoldTests {
         await expectRefusal(ConcertAPI.Code.holdLapsed) { try await fixture.extend(seats[0].id, for: "r2", seconds: 60) }
     }
 
+    @Test("a retry that arrives after the time it asked for still gets its answer: the sale, the hold or hold_lapsed")
+    func lateRetries() async throws {
+        let fixture = try ConcertFixture()
+        let (_, seats) = try await fixture.schedule()
+        let until = fixture.now.addingTimeInterval(60)
+        _ = try await fixture.catalog.hold(HoldSeat(seatId: seats[0].id, reservationId: "r1", until: until))
+        _ = try await fixture.confirm(seats[0].id, for: "r1")
+        _ = try await fixture.catalog.hold(HoldSeat(seatId: seats[1].id, reservationId: "r2", until: until))
+        fixture.clock.advance(by: 61)
+        // Sold to r1: the late extend answers the sale, not invalid_request.
+        #expect(try await fixture.catalog.extend(HoldSeat(seatId: seats[0].id, reservationId: "r1", until: until)).status == .sold)
+        // r2's hold lapsed: the late extend says so.
+        await expectRefusal(ConcertAPI.Code.holdLapsed) {
+            try await fixture.catalog.extend(HoldSeat(seatId: seats[1].id, reservationId: "r2", until: until))
+        }
+    }
+
     @Test("only the owner's hold can be confirmed; confirming again answers the sale")
     func confirmRules() async throws {
         let fixture = try ConcertFixture()

@@ -221,17 +221,24 @@ struct RPCTests {
     func resentCopiesRunOnce() async throws {
         let endpoint = try freeTCPEndpoint()
         let runs = Mutex(0)
+        let released = Mutex(false)
         var handlers = RPCHandlers()
         handlers.on(Self.echo) { request in
             runs.withLock { $0 += 1 }
-            try await Task.sleep(for: .milliseconds(700))
+            // Held until the test lets go, so the client's resends (at 250 ms and 750 ms) arrive while it runs.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !released.withLock({ $0 }) && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             return request
         }
         let server = RPCServer(service: "test", endpoint: endpoint, handlers: handlers, logger: Self.logger)
         try server.start()
-        let client = try RPCClient(endpoint: endpoint, logger: Self.logger)
-        // 700 ms outlasts the first resend (250 ms) and the second (750 ms after it).
-        #expect(try await client.call(Self.echo, Echo(caller: 1, call: 1)) == Echo(caller: 1, call: 1))
+        let client = try RPCClient(endpoint: endpoint, logger: Self.logger, defaultTimeout: .seconds(20))
+        async let answer = client.call(Self.echo, Echo(caller: 1, call: 1))
+        try await Task.sleep(for: .milliseconds(1000))
+        released.withLock { $0 = true }
+        #expect(try await answer == Echo(caller: 1, call: 1))
         #expect(runs.withLock { $0 } == 1)
         await client.close()
         await server.stop()

@@ -74,6 +74,19 @@ struct WireCodecTests {
         }
     }
 
+    struct Stamp: Codable, Equatable { let at: Date }
+
+    @Test("times travel as RFC 3339 in UTC with milliseconds, and whole-second times are read too")
+    func dates() throws {
+        let date = Date(timeIntervalSince1970: 1_800_000_000.25)
+        let encoded = try WireCodec.encoder.encode(Stamp(at: date))
+        #expect(String(decoding: encoded, as: UTF8.self) == #"{"at":"2027-01-15T08:00:00.250Z"}"#)
+        #expect(try WireCodec.decoder.decode(Stamp.self, from: encoded) == Stamp(at: date))
+        let whole = try WireCodec.decoder.decode(Stamp.self, from: Data(#"{"at":"2027-01-15T08:00:00Z"}"#.utf8))
+        #expect(whole.at == Date(timeIntervalSince1970: 1_800_000_000))
+        #expect(throws: DecodingError.self) { try WireCodec.decoder.decode(Stamp.self, from: Data(#"{"at":"tomorrow"}"#.utf8)) }
+    }
+
     @Test("events carry source, epoch, number and type, with the type as the topic")
     func eventRoundTrip() throws {
         let frames = EventCodec.encode(source: "queue", epoch: "e1", seq: 42, type: "token.expired", body: Data(#"{"id":1,"note":"n"}"#.utf8))
