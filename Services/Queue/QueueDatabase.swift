@@ -194,13 +194,15 @@ struct QueueDatabase: Sendable {
     /// Expires the user's live token, or only `token` (its seq and nonce) when given. Returns what
     /// expired: the token revoked, or nothing when none was live (one found already past its time
     /// expires as such); nil when `token` is not the user's.
-    func expire(userId: Int64, token: (seq: Int64, nonce: Data)?, now: Date, rules: QueueRules) async throws -> [ExpiredTokenRef]? {
+    func expire(userId: Int64, token: (seq: Int64, nonce: Data)?, issuedBefore: Date? = nil, now: Date,
+                rules: QueueRules) async throws -> [ExpiredTokenRef]? {
         let now = now.wholeMilliseconds
         return try await writer.write { db in
             if let token, try Self.token(db, seq: token.seq, userId: userId, nonce: token.nonce) == nil { return nil }
             guard var live = try Token.fetchOne(db, sql: "SELECT * FROM token WHERE user_id = ? AND status IN ('waiting', 'active')",
                                                 arguments: [userId]),
-                  token == nil || live.seq == token?.seq
+                  token == nil || live.seq == token?.seq,
+                  issuedBefore.map({ live.createdAt <= $0 }) ?? true
             else { return [] }
             if let reason = try Self.settle(&live, db, now: now, rules: rules) {
                 return [ExpiredTokenRef(userId: live.userId, seq: live.seq, reason: reason)]

@@ -73,7 +73,7 @@ struct WaitingRoom: Sendable {
         try Self.checkUser(request.userId)
         let claims = try request.token.map { try verify($0, of: request.userId) }
         guard let expired = try await database.expire(userId: request.userId, token: claims.map { ($0.seq, $0.nonce) },
-                                                      now: clock.now(), rules: rules)
+                                                      issuedBefore: request.issuedBefore, now: clock.now(), rules: rules)
         else { throw Self.inactive }
         publishExpired(expired)
         return ExpireOutcome(expired: expired.contains { $0.reason == .revoked })

@@ -132,10 +132,14 @@ package struct ExpireToken: Codable, Sendable, Equatable {
     package var userId: Int64
     /// When given, only this token is expired (and it must be the user's).
     package var token: String?
+    /// When given, only a token issued at or before this time is expired, so that a retry arriving
+    /// after the user joined the line again (say, after a payment) leaves the new token alone.
+    package var issuedBefore: Date?
 
-    package init(userId: Int64, token: String? = nil) {
+    package init(userId: Int64, token: String? = nil, issuedBefore: Date? = nil) {
         self.userId = userId
         self.token = token
+        self.issuedBefore = issuedBefore
     }
 }
 

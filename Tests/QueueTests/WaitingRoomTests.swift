@@ -56,6 +56,20 @@ struct WaitingRoomTests {
         #expect(try await fixture.status(1, tokens[1]!).status == .expired)
     }
 
+    @Test("expire with issuedBefore leaves a token issued after that time alone")
+    func expireIssuedBefore() async throws {
+        let fixture = try await QueueFixture()
+        _ = try await fixture.issue(1...1)
+        let paidAt = fixture.clock.now()
+        #expect(try await fixture.room.expire(ExpireToken(userId: 1, issuedBefore: paidAt)).expired)
+        // The user joins the line again; a late retry of the same call must not end the new token.
+        fixture.clock.advance(by: 5)
+        let again = try await fixture.room.issue(IssueToken(userId: 1))
+        #expect(again.created)
+        #expect(try await !fixture.room.expire(ExpireToken(userId: 1, issuedBefore: paidAt)).expired)
+        #expect(try await fixture.status(1, again.view.token).status == .waiting)
+    }
+
     @Test("an active token found past its time is expired, and its owner gets a new one")
     func lapsedActiveTokenIsReplacedOnIssue() async throws {
         let fixture = try await QueueFixture()
