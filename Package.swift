@@ -32,13 +32,17 @@ func service(_ folder: String, extra: [Target.Dependency]) -> Target {
     )
 }
 
+/// Services a service's tests also run in-process, as the real peers it calls.
+let testPeers: [String: [String]] = ["Reservation": ["Concert", "Payment", "Queue"]]
+
 /// A service's own test target, `Tests/<Folder>Tests`, declared once that folder exists.
 func serviceTests(_ folder: String) -> [Target] {
     let path = "Tests/\(folder)Tests"
     guard FileManager.default.fileExists(atPath: "\(Context.packageDirectory)/\(path)") else { return [] }
+    let peers: [Target.Dependency] = (testPeers[folder] ?? []).map { .target(name: "\($0)Service") }
     return [.testTarget(
         name: "\(folder)Tests",
-        dependencies: [.target(name: "\(folder)Service"), "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+        dependencies: [.target(name: "\(folder)Service"), "TestSupport", .product(name: "GRDB", package: "GRDB.swift")] + peers,
         path: path
     )]
 }
@@ -90,6 +94,7 @@ let package = Package(
             dependencies: [
                 "ServiceKit", "Messaging",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/TestSupport"

@@ -85,6 +85,16 @@ struct Cashier: Sendable {
         return receipt
     }
 
+    /// Refunds a reservation's payment if any, and bars every later debit for it.
+    func void(_ request: Refund) async throws -> VoidReceipt {
+        try Self.validate(reservationId: request.reservationId)
+        let (receipt, refundedNow) = try await database.void(reservationId: request.reservationId, at: clock.now())
+        if refundedNow, let payment = try await database.payment(reservationId: request.reservationId) {
+            publish(PaymentAPI.Event.refunded, Self.event(payment.paymentId, payment.userId, payment.reservationId, payment.amount))
+        }
+        return receipt
+    }
+
     func transactions(_ request: TransactionsQuery) async throws -> [LedgerEntry] {
         let limit = request.limit ?? PaymentAPI.defaultTransactionLimit
         guard (1...PaymentAPI.maxTransactionLimit).contains(limit) else {

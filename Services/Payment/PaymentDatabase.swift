@@ -135,6 +135,15 @@ struct PaymentDatabase: Sendable {
                 """)
             try IdempotencyStore.createTable(db)
         }
+        migrator.registerMigration("v2-payment-void") { db in
+            // Reservations settled by `void`: no debit may ever be taken for them.
+            try db.execute(sql: """
+                CREATE TABLE payment_void (
+                    reservation_id TEXT PRIMARY KEY CHECK (length(reservation_id) > 0),
+                    created_at DATETIME NOT NULL
+                )
+                """)
+        }
         return migrator
     }
 
@@ -205,6 +214,7 @@ struct PaymentDatabase: Sendable {
                 }
                 return (try Self.receipt(for: existing, db), false)
             }
+            if try Self.isVoided(reservationId, db) { throw PaymentRefusal.voided(reservationId) }
             guard var wallet = try Self.wallet(of: userId, db) else { throw PaymentRefusal.noUser(userId) }
             guard wallet.amount >= amount else { throw PaymentRefusal.insufficientBalance(balance: wallet.amount, amount: amount) }
             wallet.amount -= amount
@@ -226,26 +236,48 @@ struct PaymentDatabase: Sendable {
     func refund(reservationId: String, at now: Date) async throws -> (receipt: RefundReceipt, applied: Bool) {
         let now = now.wholeSeconds
         return try await writer.write { db in
-            guard var payment = try Self.payment(for: reservationId, db) else {
+            guard let payment = try Self.payment(for: reservationId, db) else {
                 throw PaymentRefusal.notFound("no payment for reservation \(reservationId.prefix(64))")
             }
-            let paymentId = try payment.id.orInternalError()
-            if let refundedAt = payment.refundedAt {
-                let row = try Self.ledgerRow(.refund, reservationId: reservationId, db)
-                return (RefundReceipt(paymentId: paymentId, userId: payment.userId, reservationId: reservationId, amount: payment.amount,
-                                      refunded: true, balance: row.balanceAfter, refundedAt: refundedAt), false)
-            }
-            guard var wallet = try Self.wallet(of: payment.userId, db) else { throw RemoteError.internalError }
-            let (sum, overflow) = wallet.amount.addingReportingOverflow(payment.amount)
-            guard !overflow else { throw PaymentRefusal.invalidAmount("refunding \(payment.amount) would overflow the balance") }
-            wallet.amount = sum
-            payment.refundedAt = now
-            payment.updatedAt = now
-            try payment.update(db)
-            try Self.record(.refund, amount: payment.amount, in: &wallet, reservationId: reservationId, idempotencyKey: nil, at: now, db)
-            return (RefundReceipt(paymentId: paymentId, userId: payment.userId, reservationId: reservationId, amount: payment.amount,
-                                  refunded: true, balance: sum, refundedAt: now), true)
+            return try Self.refund(payment, at: now, db)
         }
+    }
+
+    /// Refunds the reservation's payment if there is one, and bars any debit for it from now on.
+    /// `refundedNow` is true when this call made the refund.
+    func void(reservationId: String, at now: Date) async throws -> (receipt: VoidReceipt, refundedNow: Bool) {
+        let now = now.wholeSeconds
+        return try await writer.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO payment_void (reservation_id, created_at) VALUES (?, ?)",
+                           arguments: [reservationId, now])
+            guard let payment = try Self.payment(for: reservationId, db) else {
+                return (VoidReceipt(reservationId: reservationId, refunded: false, amount: 0, balance: nil), false)
+            }
+            let (refund, refundedNow) = try Self.refund(payment, at: now, db)
+            return (VoidReceipt(reservationId: reservationId, refunded: true, amount: refund.amount, balance: refund.balance), refundedNow)
+        }
+    }
+
+    /// Gives `payment` back unless it already was; answers the refund, and whether this call made it.
+    private static func refund(_ payment: Payment, at now: Date, _ db: Database) throws -> (receipt: RefundReceipt, applied: Bool) {
+        var payment = payment
+        let reservationId = payment.reservationId
+        let paymentId = try payment.id.orInternalError()
+        if let refundedAt = payment.refundedAt {
+            let row = try ledgerRow(.refund, reservationId: reservationId, db)
+            return (RefundReceipt(paymentId: paymentId, userId: payment.userId, reservationId: reservationId, amount: payment.amount,
+                                  refunded: true, balance: row.balanceAfter, refundedAt: refundedAt), false)
+        }
+        guard var wallet = try wallet(of: payment.userId, db) else { throw RemoteError.internalError }
+        let (sum, overflow) = wallet.amount.addingReportingOverflow(payment.amount)
+        guard !overflow else { throw PaymentRefusal.invalidAmount("refunding \(payment.amount) would overflow the balance") }
+        wallet.amount = sum
+        payment.refundedAt = now
+        payment.updatedAt = now
+        try payment.update(db)
+        try record(.refund, amount: payment.amount, in: &wallet, reservationId: reservationId, idempotencyKey: nil, at: now, db)
+        return (RefundReceipt(paymentId: paymentId, userId: payment.userId, reservationId: reservationId, amount: payment.amount,
+                              refunded: true, balance: sum, refundedAt: now), true)
     }
 
     /// A user's ledger, newest first, or nil when there is no such user.
@@ -269,6 +301,10 @@ struct PaymentDatabase: Sendable {
 
     private static func wallet(of userId: Int64, _ db: Database) throws -> Wallet? {
         try Wallet.filter(Column("user_id") == userId).fetchOne(db)
+    }
+
+    private static func isVoided(_ reservationId: String, _ db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM payment_void WHERE reservation_id = ?)", arguments: [reservationId]) ?? false
     }
 
     private static func payment(for reservationId: String, _ db: Database) throws -> Payment? {

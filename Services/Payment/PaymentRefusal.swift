@@ -10,6 +10,11 @@ enum PaymentRefusal {
 
     static func noUser(_ userId: Int64) -> RemoteError { notFound("no user \(userId)") }
 
+    /// The reservation was settled by `void`: it can never be paid.
+    static func voided(_ reservationId: String) -> RemoteError {
+        RemoteError("payment_voided", "reservation \(reservationId.prefix(64)) was canceled and can no longer be paid")
+    }
+
     static let unauthorized = RemoteError("unauthorized", "unknown API key")
 
     /// Says by how much the balance falls short, so the client knows what to top up.

@@ -65,7 +65,8 @@ package enum ConcertAPI {
         package static let schedulesPerConcert = 1...50
         package static let seatsPerSchedule = 1...1000
         package static let defaultSeatCount = 50
-        package static let price = 0...10_000_000
+        /// At least 1 won: every sold seat has exactly one payment (CONTRACT §4), and a payment moves money.
+        package static let price = 1...10_000_000
         package static let reservationIdLength = 1...128
         package static let requestIdLength = 1...255
         /// How far ahead of now a hold may be asked to last.

@@ -6,7 +6,8 @@ import Messaging
 /// Money is whole won in `Int64`. Every mutating method but `createUser` is keyed by an id the
 /// caller chose (an idempotency key, a reservation id), so a caller may send it again after a lost
 /// reply and learn the original outcome. Refusals (`RemoteError.code`): `invalid_request`,
-/// `invalid_amount`, `not_found`, `unauthorized`, `insufficient_balance`, `idempotency_key_reused`;
+/// `invalid_amount`, `not_found`, `unauthorized`, `insufficient_balance`, `idempotency_key_reused`,
+/// `payment_voided`;
 /// an ill-typed body gets `bad_request`.
 package enum PaymentAPI {
     /// Creates a user and its empty wallet; the reply carries the API key, which is never stored
@@ -26,6 +27,11 @@ package enum PaymentAPI {
     package static let refund = RPCMethod<Refund, RefundReceipt>("payment.refund", idempotent: true)
     /// A user's ledger, newest first.
     package static let transactions = RPCMethod<TransactionsQuery, [LedgerEntry]>("payment.transactions", idempotent: true)
+    /// Settles a canceled reservation for good: refunds its payment if there is one (at most once),
+    /// and whether or not there is, refuses every later debit for it with `payment_voided`. A saga
+    /// compensates with this rather than `refund`, so that a debit still on its way (a resent copy
+    /// of a request answered long ago) can never take money after the compensation has run.
+    package static let void = RPCMethod<Refund, VoidReceipt>("payment.void", idempotent: true)
     /// The payment for a reservation, or `not_found`: how a saga learns an outcome after a crash.
     package static let payment = RPCMethod<PaymentRef, PaymentReceipt>("payment.payment", idempotent: true)
 
@@ -212,6 +218,22 @@ package struct RefundReceipt: Codable, Sendable, Equatable {
         self.refunded = refunded
         self.balance = balance
         self.refundedAt = refundedAt
+    }
+}
+
+/// `payment.void`'s reply: whether the reservation had a payment, now refunded (by this call or an
+/// earlier one), with its amount and the wallet's balance right after the refund; 0 and nil when
+/// there was no payment, and none can be made any more.
+package struct VoidReceipt: Codable, Sendable, Equatable {
+    package let reservationId: String
+    package let refunded: Bool
+    package let amount: Int64
+    package let balance: Int64?
+    package init(reservationId: String, refunded: Bool, amount: Int64, balance: Int64?) {
+        self.reservationId = reservationId
+        self.refunded = refunded
+        self.amount = amount
+        self.balance = balance
     }
 }
 

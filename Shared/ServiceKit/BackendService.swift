@@ -37,6 +37,13 @@ package protocol BackendService {
     static var migrator: DatabaseMigrator { get }
     /// Builds the handler table and loops over the opened database.
     static func assemble(_ context: ServiceContext) async throws -> ServiceAssembly
+    /// True when the service's events come from an `Outbox` in its database, whose durable
+    /// numbering the publisher then continues; false for events numbered afresh each start.
+    static var publishesFromOutbox: Bool { get }
+}
+
+extension BackendService {
+    package static var publishesFromOutbox: Bool { false }
 }
 
 extension BackendService {
@@ -57,7 +64,14 @@ extension BackendService {
         let logger = LogSetup.logger(name.rawValue, level: configuration.logLevel)
         let endpoints = configuration.endpoints(of: name)
         let database = try DatabaseOpener.openPool(path: configuration.databasePath(of: name), migrator: migrator)
-        let publisher = EventPublisher(source: name.rawValue, endpoint: endpoints.eventsBind, logger: logger)
+        let publisher: EventPublisher
+        if publishesFromOutbox {
+            let numbering = try Outbox.numbering(database)
+            publisher = EventPublisher(source: name.rawValue, endpoint: endpoints.eventsBind, logger: logger,
+                                       epoch: numbering.epoch, lastSequence: numbering.publishedThrough)
+        } else {
+            publisher = EventPublisher(source: name.rawValue, endpoint: endpoints.eventsBind, logger: logger)
+        }
         let assembly = try await assemble(ServiceContext(configuration: configuration, logger: logger,
                                                         database: database, publisher: publisher))
         let server = RPCServer(service: name.rawValue, endpoint: endpoints.rpcBind, handlers: assembly.handlers, logger: logger)

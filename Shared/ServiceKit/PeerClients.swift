@@ -8,10 +8,15 @@ import ServiceLifecycle
 package final class PeerClients: Service {
     private let clients: [ServiceName: RPCClient]
 
-    package init(_ services: [ServiceName], configuration: StackConfiguration, logger: Logger) throws {
+    package convenience init(_ services: [ServiceName], configuration: StackConfiguration, logger: Logger) throws {
+        try self.init(endpoints: Dictionary(uniqueKeysWithValues: services.map { ($0, configuration.endpoints(of: $0).rpc) }), logger: logger)
+    }
+
+    /// Clients for the given request/reply endpoints.
+    package init(endpoints: [ServiceName: String], logger: Logger) throws {
         var clients: [ServiceName: RPCClient] = [:]
-        for service in services {
-            clients[service] = try RPCClient(endpoint: configuration.endpoints(of: service).rpc, logger: logger)
+        for (service, endpoint) in endpoints {
+            clients[service] = try RPCClient(endpoint: endpoint, logger: logger)
         }
         self.clients = clients
     }

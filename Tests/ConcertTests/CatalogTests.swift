@@ -57,7 +57,7 @@ struct CatalogTests {
         let body = """
             {"title": "  New Year Gala  ", "schedules": [
               {"startsAt": "2027-02-01T19:00:00Z", "reservationStartAt": "2027-01-01T00:00:00Z", "reservationEndAt": "2027-01-31T00:00:00Z", "price": 70000},
-              {"startsAt": "2027-02-02T19:00:00Z", "reservationStartAt": "2027-01-01T00:00:00Z", "reservationEndAt": "2027-01-31T00:00:00Z", "price": 0, "seatCount": 3}]}
+              {"startsAt": "2027-02-02T19:00:00Z", "reservationStartAt": "2027-01-01T00:00:00Z", "reservationEndAt": "2027-01-31T00:00:00Z", "price": 1, "seatCount": 3}]}
             """
         let request = try WireCodecFixtures.decode(CreateConcert.self, body)
         let concert = try await fixture.catalog.createConcert(request)
@@ -68,7 +68,7 @@ struct CatalogTests {
         #expect(first.seats.map(\.number) == Array(1...50))
         #expect(Set(first.seats.map(\.price)) == [70000])
         #expect(Set(first.seats.map(\.status)) == [.available])
-        #expect(try await fixture.seatMap(concert.schedules[1].id).seats.map(\.price) == [0, 0, 0])
+        #expect(try await fixture.seatMap(concert.schedules[1].id).seats.map(\.price) == [1, 1, 1])
         #expect(try await fixture.catalog.listConcerts() == [ConcertSummary(id: concert.id, title: "New Year Gala", description: "")])
         #expect(concert.schedules[0].startsAt > now)
         try await fixture.expectCountsTrue()
@@ -101,6 +101,7 @@ struct CatalogTests {
         ("no seats", { CreateConcert(title: "t", description: "", schedules: [with($0, seatCount: 0)]) }),
         ("1001 seats", { CreateConcert(title: "t", description: "", schedules: [with($0, seatCount: 1001)]) }),
         ("negative price", { CreateConcert(title: "t", description: "", schedules: [with($0, price: -1)]) }),
+        ("free seats", { CreateConcert(title: "t", description: "", schedules: [with($0, price: 0)]) }),
         ("price over 10,000,000", { CreateConcert(title: "t", description: "", schedules: [with($0, price: 10_000_001)]) }),
         ("a date in the year 9999", { CreateConcert(title: "t", description: "", schedules: [
             NewSchedule(startsAt: Date(timeIntervalSince1970: 253_402_000_000), reservationStartAt: $0.reservationStartAt,
@@ -120,11 +121,11 @@ struct CatalogTests {
         #expect(try await fixture.catalog.listConcerts().isEmpty)
     }
 
-    @Test("the limits themselves are accepted: 200-character title, 50 schedules, 1000 seats, prices 0 and 10,000,000")
+    @Test("the limits themselves are accepted: 200-character title, 50 schedules, 1000 seats, prices 1 and 10,000,000")
     func createAcceptsLimits() async throws {
         let fixture = try ConcertFixture()
         let base = fixture.openSchedule()
-        let schedules = [Self.with(base, seatCount: 1000, price: 10_000_000), Self.with(base, seatCount: 1, price: 0)]
+        let schedules = [Self.with(base, seatCount: 1000, price: 10_000_000), Self.with(base, seatCount: 1, price: 1)]
             + Array(repeating: base, count: 48)
         let concert = try await fixture.catalog.createConcert(CreateConcert(title: String(repeating: "가", count: 200), description: "", schedules: schedules))
         #expect(concert.schedules.count == 50)

@@ -173,4 +173,46 @@ struct DebitRefundTests {
             try await fixture.writer.write { try $0.execute(sql: sql, arguments: [user.id]) }
         }
     }
+
+    @Test("void of a paid reservation refunds it once, publishes payment.refunded once, and bars any later debit")
+    func voidRefundsAndBars() async throws {
+        let fixture = try PaymentFixture()
+        let user = try await fixture.user(balance: 10_000)
+        _ = try await fixture.cashier.debit(Debit(userId: user.id, reservationId: "res-1", amount: 4000))
+        let voided = try await fixture.cashier.void(Refund(reservationId: "res-1"))
+        #expect(voided == VoidReceipt(reservationId: "res-1", refunded: true, amount: 4000, balance: 10_000))
+        #expect(try await fixture.cashier.void(Refund(reservationId: "res-1")) == voided)
+        #expect(try await fixture.balance(user.id) == 10_000)
+        #expect(try await fixture.ledger(user.id).map(\.kind) == [.charge, .payment, .refund])
+        #expect(fixture.events.types == [PaymentAPI.Event.completed, PaymentAPI.Event.refunded])
+        // The original debit sent again answers its receipt (now refunded) and takes nothing.
+        let again = try await fixture.cashier.debit(Debit(userId: user.id, reservationId: "res-1", amount: 4000))
+        #expect(again.refundedAt != nil)
+        #expect(try await fixture.balance(user.id) == 10_000)
+    }
+
+    @Test("void of a reservation never debited refunds nothing and refuses every later debit with payment_voided")
+    func voidBeforeDebit() async throws {
+        let fixture = try PaymentFixture()
+        let user = try await fixture.user(balance: 10_000)
+        let voided = try await fixture.cashier.void(Refund(reservationId: "res-9"))
+        #expect(voided == VoidReceipt(reservationId: "res-9", refunded: false, amount: 0, balance: nil))
+        #expect(try await fixture.cashier.void(Refund(reservationId: "res-9")) == voided)
+        // A resent copy of a debit arriving after the saga gave up on it can no longer take money.
+        #expect(await refusal { try await fixture.cashier.debit(Debit(userId: user.id, reservationId: "res-9", amount: 4000)) }?.code == "payment_voided")
+        #expect(try await fixture.balance(user.id) == 10_000)
+        #expect(fixture.events.types.isEmpty)
+    }
+
+    @Test("void after a plain refund gives nothing back twice and publishes nothing more")
+    func voidAfterRefund() async throws {
+        let fixture = try PaymentFixture()
+        let user = try await fixture.user(balance: 10_000)
+        _ = try await fixture.cashier.debit(Debit(userId: user.id, reservationId: "res-2", amount: 3000))
+        _ = try await fixture.cashier.refund(Refund(reservationId: "res-2"))
+        let voided = try await fixture.cashier.void(Refund(reservationId: "res-2"))
+        #expect(voided.refunded && voided.amount == 3000 && voided.balance == 10_000)
+        #expect(try await fixture.balance(user.id) == 10_000)
+        #expect(fixture.events.types == [PaymentAPI.Event.completed, PaymentAPI.Event.refunded])
+    }
 }

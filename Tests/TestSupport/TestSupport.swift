@@ -6,7 +6,12 @@ package struct TemporaryDirectory: Sendable {
     package let path: String
 
     package init(_ prefix: String = "ct") throws {
-        let base = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+        try self.init(in: NSTemporaryDirectory(), prefix)
+    }
+
+    /// A fresh folder under `parent` (say `/dev/shm`, for a test that wants files without disk waits).
+    package init(in parent: String, _ prefix: String) throws {
+        let base = URL(fileURLWithPath: parent).appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         path = base.path
     }

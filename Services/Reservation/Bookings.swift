@@ -1,0 +1,195 @@
+import Contracts
+import Foundation
+import Messaging
+import ServiceKit
+
+/// The booking rules of CONTRACT §2 the reservation service applies.
+struct BookingRules: Sendable {
+    /// How long a hold lasts (`HOLD_SECONDS`), at most a day (the longest hold concert grants).
+    var holdSeconds: TimeInterval
+    /// Live holds one user may have at once (`MAX_HOLDS_PER_USER`).
+    var maxHoldsPerUser: Int
+    /// How far past its original end a payment may stretch a hold, once: enough for the debit and
+    /// the confirmation, never so much that an empty wallet can keep a seat by retrying.
+    var extensionSeconds: TimeInterval
+    /// How long a request waits for its saga before answering `service_unavailable` (the saga goes
+    /// on): under the gateway's 3-second promise.
+    var answerWithin: Duration
+
+    init(holdSeconds: TimeInterval, maxHoldsPerUser: Int, answerWithin: Duration = .milliseconds(2500)) {
+        self.holdSeconds = min(holdSeconds, ConcertAPI.Limits.longestHoldSeconds)
+        self.maxHoldsPerUser = maxHoldsPerUser
+        self.extensionSeconds = min(30, self.holdSeconds)
+        self.answerWithin = answerWithin
+    }
+
+    init(_ configuration: StackConfiguration) {
+        self.init(holdSeconds: configuration.holdSeconds, maxHoldsPerUser: configuration.maxHoldsPerUser)
+    }
+}
+
+/// The reservation service's domain: validates requests, starts sagas and answers once they end.
+/// The sagas themselves run in `SagaRunner`, which outlives any one request.
+struct Bookings: Sendable {
+    let database: ReservationDatabase
+    let runner: SagaRunner
+    let rules: BookingRules
+    let relay: OutboxRelay?
+
+    private var clock: any WallClock { runner.clock }
+
+    // MARK: Reserve
+
+    /// `reservation.reserve`: checks the seat, its window and the user's holds, then holds the seat.
+    func reserve(_ request: Reserve) async throws -> ReserveOutcome {
+        try Self.validate(userId: request.userId)
+        guard request.seatId > 0 else { throw Self.invalid("seatId must be a positive integer") }
+        let seat: SeatDetail
+        switch try await ask(ConcertAPI.seat, SeatRef(seatId: request.seatId)) {
+        case .success(let found): seat = found
+        case .failure(let refusal) where refusal.code == ConcertAPI.Code.notFound:
+            throw RemoteError(ReservationAPI.Code.notFound, "no seat \(request.seatId)")
+        case .failure(let refusal): throw refusal
+        }
+        let now = clock.now()
+        guard seat.reservationStartAt <= now && now < seat.reservationEndAt else {
+            throw Self.scheduleClosed(seat)
+        }
+        let start = try await database.beginReserve(userId: request.userId, seat: seat, holdUntil: now.addingTimeInterval(rules.holdSeconds),
+                                                    maxHolds: rules.maxHoldsPerUser, now: now)
+        let record: ReservationRecord
+        switch start {
+        case .existing(let mine): return ReserveOutcome(reservation: mine.view, created: false)
+        case .started(let started): record = started
+        }
+        let id = try record.id.orInternal()
+        do {
+            let hold = HoldSeat(seatId: seat.id, reservationId: record.sagaKey, until: record.expiredAt)
+            switch try await ask(ConcertAPI.hold, hold) {
+            case .success(let held):
+                let recorded = try await database.recordHold(id: id, heldUntil: held.heldUntil ?? record.expiredAt, now: clock.now())
+                return ReserveOutcome(reservation: recorded.view, created: true)
+            case .failure(let refusal):
+                try await database.dropRefusedHold(id: id, reason: refusal.code, now: clock.now())
+                throw refusal.code == ConcertAPI.Code.scheduleClosed ? Self.scheduleClosed(seat)
+                    : refusal.code == ConcertAPI.Code.seatUnavailable ? RemoteError(ReservationAPI.Code.seatUnavailable, "seat \(seat.number) is taken")
+                    : refusal
+            }
+        } catch let error as RemoteError where error.code != ReservationAPI.Code.serviceUnavailable {
+            throw error
+        } catch {
+            // No answer: whether the seat was held is unknown, and the caller is told it failed, so
+            // the runner releases whatever was granted and drops the row.
+            try? await database.abandonHold(id: id, now: clock.now())
+            runner.drive(id)
+            throw error
+        }
+    }
+
+    // MARK: Reads
+
+    /// `reservation.get`.
+    func get(_ request: ReservationRef) async throws -> ReservationView {
+        try Self.validate(userId: request.userId)
+        guard let record = try await database.reservation(id: request.reservationId, userId: request.userId) else {
+            throw ReservationDatabase.notFound(request.reservationId)
+        }
+        return record.view
+    }
+
+    /// `reservation.list`: newest first.
+    func list(_ query: ReservationQuery) async throws -> [ReservationView] {
+        try Self.validate(userId: query.userId)
+        let limit = query.limit ?? ReservationAPI.maxListLimit
+        guard (1...ReservationAPI.maxListLimit).contains(limit) else {
+            throw Self.invalid("limit must be from 1 to \(ReservationAPI.maxListLimit)")
+        }
+        return try await database.reservations(userId: query.userId, limit: limit, before: query.before).map(\.view)
+    }
+
+    // MARK: Cancel
+
+    /// `reservation.cancel`: cancels, then waits (bounded) for the seat to be released and any
+    /// payment refunded, so the answer usually shows the world already put right.
+    func cancel(_ request: ReservationRef) async throws -> ReservationView {
+        try Self.validate(userId: request.userId)
+        if case .alreadyCanceled(let record) = try await database.beginCancel(request, now: clock.now()) {
+            return record.view
+        }
+        relay?.nudge()
+        _ = await runner.awaitEnd(request.reservationId, within: rules.answerWithin)
+        return try await get(request)
+    }
+
+    // MARK: Pay
+
+    /// `reservation.pay`: starts the payment saga and answers its outcome, or `service_unavailable`
+    /// when it has not ended in time (the same key asked again learns the outcome).
+    func pay(_ request: Pay) async throws -> PaymentView {
+        try Self.validate(userId: request.userId)
+        guard IdempotencyStore.isValidKey(request.idempotencyKey) else {
+            throw Self.invalid("idempotencyKey must be \(IdempotencyStore.keyLengths.lowerBound)–\(IdempotencyStore.keyLengths.upperBound) characters")
+        }
+        let id = request.reservationId
+        switch try await database.beginPay(request, extension: rules.extensionSeconds, now: clock.now()) {
+        case .replay(let answer):
+            return answer
+        case .lapsed:
+            relay?.nudge()
+            runner.drive(id)
+            throw ReservationDatabase.expired(id)
+        case .started:
+            break
+        }
+        switch await runner.awaitEnd(id, within: rules.answerWithin) {
+        case .refused(let refusal):
+            throw refusal
+        case nil, .interrupted:
+            throw RemoteError(ReservationAPI.Code.serviceUnavailable,
+                              "the payment is still being processed; ask again with the same idempotency key to learn its outcome")
+        case .finished:
+            if let answer = try await database.storedPayment(userId: request.userId, key: request.idempotencyKey, reservationId: id) {
+                return answer
+            }
+            // The saga ended without a payment: it canceled the reservation and gave back anything taken.
+            let record = try await database.reservation(id: id, userId: request.userId)
+            if record?.cancelReason == .paymentFailed {
+                throw RemoteError(ReservationAPI.Code.notPayable, "the payment for reservation \(id) could not be completed; nothing was charged")
+            }
+            throw ReservationDatabase.expired(id)
+        }
+    }
+
+    // MARK: Events
+
+    /// `reservation.events`: what the outbox holds after a number.
+    func events(_ query: EventsQuery) async throws -> EventPage {
+        try Outbox.answer(query, from: database.writer)
+    }
+
+    // MARK: Helpers
+
+    /// Calls concert for a request's own checks: a refusal is an answer; no answer is `service_unavailable`.
+    private func ask<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async throws -> Result<Response, RemoteError> {
+        do {
+            return .success(try await runner.peers[.concert].call(method, request, timeout: .seconds(2)))
+        } catch let refusal as RemoteError where !SagaRunner.retriedCodes.contains(refusal.code) {
+            return .failure(refusal)
+        } catch {
+            throw RemoteError(ReservationAPI.Code.serviceUnavailable, "the concert service did not answer in time; try again")
+        }
+    }
+
+    static func invalid(_ message: String) -> RemoteError {
+        RemoteError(ReservationAPI.Code.invalidRequest, message)
+    }
+
+    static func validate(userId: Int64) throws {
+        guard userId > 0 else { throw invalid("userId must be a positive integer") }
+    }
+
+    static func scheduleClosed(_ seat: SeatDetail) -> RemoteError {
+        RemoteError(ReservationAPI.Code.scheduleClosed,
+                    "seat \(seat.number) can be reserved only from \(seat.reservationStartAt) until \(seat.reservationEndAt)")
+    }
+}

@@ -1,0 +1,545 @@
+import Contracts
+import Foundation
+import GRDB
+import Messaging
+import ServiceKit
+
+extension ReservationStatus: DatabaseValueConvertible {}
+extension CancelReason: DatabaseValueConvertible {}
+
+/// A reservation (ERD `reservation`), with copies of what the seat said when it was held (so reads
+/// need no other service) and the saga's facts about it.
+struct ReservationRecord: SnakeCaseRecord, MutablePersistableRecord, Sendable {
+    static let databaseTableName = "reservation"
+
+    var id: Int64?
+    var userId: Int64
+    var concertSeatId: Int64
+    var concertScheduleId: Int64
+    var concertId: Int64
+    var seatNumber: Int
+    var price: Int64
+    var status: ReservationStatus
+    /// When the hold lapses (the API's `expiresAt`); moved once, by the payment's bounded extension.
+    var expiredAt: Date
+    /// When the schedule's reservation window closes: a paid reservation is cancelable until then.
+    var reservationEndAt: Date
+    /// False while the hold is being asked for: such a row is nobody's reservation yet and is never shown.
+    var recorded: Bool
+    /// Where the one extension a payment may ask for goes: fixed the first time, so retries never stretch it.
+    var holdExtendedTo: Date?
+    /// Whether a debit has ever been sent for it: then any cancellation voids the payment too.
+    var debitSent: Bool
+    var paymentId: Int64?
+    var paidAt: Date?
+    /// The balance right after the debit, for the payment's answer.
+    var paidBalance: Int64?
+    var cancelReason: CancelReason?
+    var createdAt: Date
+    var updatedAt: Date
+
+    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    /// The id the saga gives other services: the hold's owner, the debit's key.
+    var sagaKey: String { "\(id ?? 0)" }
+
+    var view: ReservationView {
+        ReservationView(id: id ?? 0, userId: userId, seatId: concertSeatId, scheduleId: concertScheduleId, concertId: concertId,
+                        seatNumber: seatNumber, price: price, status: status, expiresAt: expiredAt, createdAt: createdAt,
+                        cancelReason: cancelReason)
+    }
+
+    var event: ReservationEvent {
+        ReservationEvent(reservationId: id ?? 0, userId: userId, seatId: concertSeatId, scheduleId: concertScheduleId,
+                         status: status, cancelReason: cancelReason)
+    }
+
+    var paymentView: PaymentView? {
+        guard let paymentId, let paidAt, let paidBalance, let id else { return nil }
+        return PaymentView(id: paymentId, reservationId: id, amount: price, balance: paidBalance, paidAt: paidAt)
+    }
+}
+
+/// What a saga does (DESIGN §4). One runs per reservation at a time.
+enum SagaKind: String, Codable, Sendable, DatabaseValueConvertible {
+    /// Asking concert for the hold; the handler that started it drives it.
+    case reserve
+    /// A hold whose request was interrupted: released and the row dropped, since its caller was told nothing.
+    case abandon
+    /// The payment: extend, debit, confirm; compensated by void and release.
+    case pay
+    /// Canceled by its owner: void (when money may have moved) and release.
+    case cancel
+    /// The hold lapsed: void (when a debit was ever sent) and release.
+    case expire
+}
+
+/// The step a saga is on: written before the step's request is sent, so a restart sends it again.
+enum SagaStep: String, Codable, Sendable, DatabaseValueConvertible, CaseIterable {
+    case hold, extend, debit, confirm, void, release
+}
+
+/// A saga in progress (table `saga`): present from the first step until the last has succeeded.
+struct SagaRecord: SnakeCaseRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "saga"
+
+    var reservationId: Int64
+    var kind: SagaKind
+    var step: SagaStep
+    /// A payment's idempotency key: a request with the same key meanwhile is `request_in_progress`.
+    var idempotencyKey: String?
+    var startedAt: Date
+    var updatedAt: Date
+}
+
+/// The reservation service's SQLite file (GRDB's `AppDatabase` style): the schema and one method
+/// per intent, each one write transaction. A saga's next step is committed before it is sent, with
+/// a line in `saga_log`; events go to the outbox in the same transaction as their change.
+struct ReservationDatabase: Sendable {
+    let writer: any DatabaseWriter
+
+    init(_ writer: any DatabaseWriter) {
+        self.writer = writer
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE reservation (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    user_id INTEGER NOT NULL CHECK (user_id > 0),
+                    concert_seat_id INTEGER NOT NULL,
+                    concert_schedule_id INTEGER NOT NULL,
+                    concert_id INTEGER NOT NULL,
+                    seat_number INTEGER NOT NULL,
+                    price INTEGER NOT NULL CHECK (price >= 0),
+                    status TEXT NOT NULL CHECK (status IN ('reserving', 'reserved', 'canceled')),
+                    expired_at DATETIME NOT NULL,
+                    reservation_end_at DATETIME NOT NULL,
+                    recorded BOOLEAN NOT NULL DEFAULT 0,
+                    hold_extended_to DATETIME,
+                    debit_sent BOOLEAN NOT NULL DEFAULT 0,
+                    payment_id INTEGER,
+                    paid_at DATETIME,
+                    paid_balance INTEGER,
+                    cancel_reason TEXT CHECK (cancel_reason IN ('canceled_by_user', 'hold_lapsed', 'payment_failed')),
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL,
+                    CHECK ((status = 'canceled') = (cancel_reason IS NOT NULL)),
+                    CHECK (status != 'reserved' OR payment_id IS NOT NULL)
+                );
+                CREATE INDEX reservation_user ON reservation(user_id, id);
+                CREATE INDEX reservation_holds ON reservation(expired_at) WHERE status = 'reserving';
+                CREATE TABLE saga (
+                    reservation_id INTEGER PRIMARY KEY REFERENCES reservation(id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL CHECK (kind IN ('reserve', 'abandon', 'pay', 'cancel', 'expire')),
+                    step TEXT NOT NULL CHECK (step IN ('hold', 'extend', 'debit', 'confirm', 'void', 'release')),
+                    idempotency_key TEXT,
+                    started_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL
+                );
+                CREATE TABLE saga_log (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    reservation_id INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    step TEXT,
+                    note TEXT NOT NULL,
+                    created_at DATETIME NOT NULL
+                );
+                CREATE INDEX saga_log_reservation ON saga_log(reservation_id, id);
+                -- The payer's queue token to expire after a payment: a step of its own, retried until done.
+                CREATE TABLE token_expiry (
+                    reservation_id INTEGER PRIMARY KEY,
+                    user_id INTEGER NOT NULL,
+                    issued_before DATETIME NOT NULL,
+                    created_at DATETIME NOT NULL
+                );
+                """)
+            try IdempotencyStore.createTable(db)
+            try Outbox.createTables(db)
+        }
+        return migrator
+    }
+
+    // MARK: Reads
+
+    /// The user's reservation, or nil when there is none or it is someone else's.
+    func reservation(id: Int64, userId: Int64) async throws -> ReservationRecord? {
+        try await writer.read { db in try Self.owned(id, by: userId, db) }
+    }
+
+    func reservation(id: Int64) async throws -> ReservationRecord? {
+        try await writer.read { db in try ReservationRecord.fetchOne(db, key: id) }
+    }
+
+    /// The user's reservations, newest first.
+    func reservations(userId: Int64, limit: Int, before: Int64?) async throws -> [ReservationRecord] {
+        try await writer.read { db in
+            var request = ReservationRecord.filter(Column("user_id") == userId && Column("recorded") == true)
+            if let before { request = request.filter(Column("id") < before) }
+            return try request.order(Column("id").desc).limit(limit).fetchAll(db)
+        }
+    }
+
+    func saga(of reservationId: Int64) async throws -> SagaRecord? {
+        try await writer.read { db in try SagaRecord.fetchOne(db, key: reservationId) }
+    }
+
+    /// Every saga in progress, oldest first: what a starting service resumes.
+    func sagas() async throws -> [SagaRecord] {
+        try await writer.read { db in try SagaRecord.order(Column("started_at")).fetchAll(db) }
+    }
+
+    /// The saga's journal for one reservation, oldest first: `kind step: note`.
+    func log(of reservationId: Int64) async throws -> [String] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT kind, step, note FROM saga_log WHERE reservation_id = ? ORDER BY id",
+                             arguments: [reservationId]).map { row in
+                "\(row["kind"] as String) \(row["step"] as String? ?? "-"): \(row["note"] as String)"
+            }
+        }
+    }
+
+    // MARK: Reserve
+
+    enum ReserveStart: Sendable {
+        /// The user already holds this seat: their reservation.
+        case existing(ReservationRecord)
+        /// A new row (not yet shown) and its saga at the `hold` step.
+        case started(ReservationRecord)
+    }
+
+    /// Starts a reservation of `seat` for the user, unless they hold it already; refuses
+    /// `hold_limit` when they have `maxHolds` live holds. The count and the insert are one
+    /// transaction, so concurrent requests of one user cannot pass the limit together.
+    func beginReserve(userId: Int64, seat: SeatDetail, holdUntil: Date, maxHolds: Int, now: Date) async throws -> ReserveStart {
+        try await writer.write { db in
+            let live = try ReservationRecord
+                .filter(Column("user_id") == userId && Column("status") == ReservationStatus.reserving && Column("expired_at") > now)
+                .fetchAll(db)
+            if let mine = live.first(where: { $0.concertSeatId == seat.id && $0.recorded }) { return .existing(mine) }
+            guard live.count < maxHolds else {
+                throw RemoteError(ReservationAPI.Code.holdLimit, "you already hold \(live.count) seats, the most one user may hold at once")
+            }
+            var record = ReservationRecord(
+                id: nil, userId: userId, concertSeatId: seat.id, concertScheduleId: seat.scheduleId, concertId: seat.concertId,
+                seatNumber: seat.number, price: Int64(seat.price), status: .reserving, expiredAt: holdUntil,
+                reservationEndAt: seat.reservationEndAt, recorded: false, holdExtendedTo: nil, debitSent: false,
+                paymentId: nil, paidAt: nil, paidBalance: nil, cancelReason: nil, createdAt: now, updatedAt: now)
+            try record.insert(db)
+            try Self.startSaga(.reserve, at: .hold, for: try record.id.orInternal(), key: nil, now: now, db)
+            return .started(record)
+        }
+    }
+
+    /// The hold was granted: the reservation is recorded and shown from now on.
+    func recordHold(id: Int64, heldUntil: Date, now: Date) async throws -> ReservationRecord {
+        try await writer.write { db in
+            guard var record = try ReservationRecord.fetchOne(db, key: id),
+                  let saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .reserve else {
+                throw RemoteError.internalError
+            }
+            record.recorded = true
+            record.expiredAt = heldUntil
+            record.updatedAt = now
+            try record.update(db)
+            try Self.endSaga(saga, note: "hold granted until \(heldUntil)", now: now, db)
+            return record
+        }
+    }
+
+    /// The hold was refused: no reservation remains, so the user's list never shows the attempt.
+    func dropRefusedHold(id: Int64, reason: String, now: Date) async throws {
+        try await writer.write { db in
+            try Self.log(id, .reserve, .hold, "refused: \(reason)", now: now, db)
+            _ = try ReservationRecord.deleteOne(db, key: id)
+        }
+    }
+
+    /// The hold's outcome is unknown (no answer, or the service stopped): release whatever was
+    /// granted and drop the row, since the caller was told the attempt failed.
+    func abandonHold(id: Int64, now: Date) async throws {
+        try await writer.write { db in
+            guard var saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .reserve else { return }
+            saga.kind = .abandon
+            saga.step = .release
+            saga.updatedAt = now
+            try saga.update(db)
+            try Self.log(id, .abandon, .release, "hold outcome unknown; releasing", now: now, db)
+        }
+    }
+
+    // MARK: Pay
+
+    enum PayStart: Sendable {
+        /// The same key paid already: its stored answer.
+        case replay(PaymentView)
+        /// The saga is started; drive it.
+        case started
+        /// The hold had lapsed: the reservation is now canceled for it (its compensation started), nothing charged.
+        case lapsed
+    }
+
+    /// Checks a payment request and starts its saga in one transaction, so the hold sweeper, a
+    /// cancel and another payment all see either no saga or this one.
+    func beginPay(_ request: Pay, extension grace: TimeInterval, now: Date) async throws -> PayStart {
+        try await writer.write { db in
+            let scope = Self.payScope(request.userId)
+            let fingerprint = "\(request.reservationId)"
+            switch try IdempotencyStore.lookup(PaymentView.self, in: db, scope: scope, key: request.idempotencyKey, fingerprint: fingerprint) {
+            case .replay(let answer): return .replay(answer)
+            case .reused: throw RemoteError.idempotencyKeyReused(request.idempotencyKey)
+            case .absent: break
+            }
+            // The same key on another reservation whose payment is still running is a reuse too.
+            if let other = try Row.fetchOne(db, sql: """
+                SELECT s.reservation_id FROM saga s JOIN reservation r ON r.id = s.reservation_id
+                WHERE s.kind = 'pay' AND s.idempotency_key = ? AND r.user_id = ?
+                """, arguments: [request.idempotencyKey, request.userId]) {
+                if other["reservation_id"] as Int64 == request.reservationId {
+                    throw RemoteError(ReservationAPI.Code.inProgress, "this payment is still being processed; ask again shortly with the same key")
+                }
+                throw RemoteError.idempotencyKeyReused(request.idempotencyKey)
+            }
+            guard var record = try Self.owned(request.reservationId, by: request.userId, db) else {
+                throw Self.notFound(request.reservationId)
+            }
+            let id = try record.id.orInternal()
+            if let saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .pay {
+                throw RemoteError(ReservationAPI.Code.inProgress, "a payment for reservation \(id) is in progress")
+            }
+            switch record.status {
+            case .canceled:
+                if record.cancelReason == .canceledByUser {
+                    throw RemoteError(ReservationAPI.Code.notPayable, "reservation \(id) was canceled")
+                }
+                throw Self.expired(id)
+            case .reserved:
+                throw RemoteError(ReservationAPI.Code.notPayable, "reservation \(id) is already paid")
+            case .reserving:
+                break
+            }
+            if record.expiredAt <= now {
+                try Self.cancel(&record, reason: .holdLapsed, kind: .expire, note: "hold lapsed before payment", now: now, db)
+                return .lapsed
+            }
+            record.holdExtendedTo = record.holdExtendedTo ?? record.expiredAt.addingTimeInterval(grace)
+            record.updatedAt = now
+            try record.update(db)
+            try Self.startSaga(.pay, at: .extend, for: id, key: request.idempotencyKey, now: now, db)
+            return .started
+        }
+    }
+
+    /// The stored answer to a payment made under `key` by the user, if any.
+    func storedPayment(userId: Int64, key: String, reservationId: Int64) async throws -> PaymentView? {
+        try await writer.read { db in
+            if case .replay(let answer) = try IdempotencyStore.lookup(
+                PaymentView.self, in: db, scope: Self.payScope(userId), key: key, fingerprint: "\(reservationId)") {
+                return answer
+            }
+            return nil
+        }
+    }
+
+    // MARK: Cancel
+
+    enum CancelStart: Sendable {
+        /// Canceled before: answered as it is.
+        case alreadyCanceled(ReservationRecord)
+        /// Canceled now; its compensation is started.
+        case started
+    }
+
+    /// Cancels the user's reservation and starts its compensation: a held one is released; a paid
+    /// one, while the window is open, is voided (refunded) and released.
+    func beginCancel(_ request: ReservationRef, now: Date) async throws -> CancelStart {
+        try await writer.write { db in
+            guard var record = try Self.owned(request.reservationId, by: request.userId, db) else {
+                throw Self.notFound(request.reservationId)
+            }
+            let id = try record.id.orInternal()
+            if record.status == .canceled { return .alreadyCanceled(record) }
+            if let saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .pay {
+                throw RemoteError(ReservationAPI.Code.notCancelable, "a payment for reservation \(id) is in progress")
+            }
+            if record.status == .reserved && now >= record.reservationEndAt {
+                throw RemoteError(ReservationAPI.Code.notCancelable, "the reservation window of reservation \(id) has closed")
+            }
+            let lapsed = record.status == .reserving && record.expiredAt <= now
+            try Self.cancel(&record, reason: lapsed ? .holdLapsed : .canceledByUser, kind: .cancel, note: "canceled by its owner", now: now, db)
+            return .started
+        }
+    }
+
+    // MARK: Hold expiry
+
+    /// Cancels up to `limit` recorded reservations whose hold has lapsed and that no saga is
+    /// working on, and starts their compensation; answers their ids.
+    func expireLapsedHolds(now: Date, limit: Int = 500) async throws -> [Int64] {
+        try await writer.write { db in
+            var lapsed = try ReservationRecord.fetchAll(db, sql: """
+                SELECT * FROM reservation r
+                WHERE r.status = 'reserving' AND r.expired_at <= ? AND r.recorded
+                  AND NOT EXISTS (SELECT 1 FROM saga s WHERE s.reservation_id = r.id)
+                ORDER BY r.expired_at LIMIT ?
+                """, arguments: [now, limit])
+            for index in lapsed.indices {
+                try Self.cancel(&lapsed[index], reason: .holdLapsed, kind: .expire, note: "hold lapsed", now: now, db)
+            }
+            return lapsed.compactMap(\.id)
+        }
+    }
+
+    // MARK: Saga transitions
+
+    /// Moves a saga from `from` to `to`, applying `change` to its reservation, if it is still at
+    /// `from` (so a step's outcome is recorded once). Answers whether it moved.
+    @discardableResult
+    func advance(_ id: Int64, from: SagaStep, to: SagaStep, note: String, now: Date,
+                 _ change: @Sendable (inout ReservationRecord) -> Void = { _ in }) async throws -> Bool {
+        try await writer.write { db in
+            guard var saga = try SagaRecord.fetchOne(db, key: id), saga.step == from,
+                  var record = try ReservationRecord.fetchOne(db, key: id) else { return false }
+            change(&record)
+            record.updatedAt = now
+            try record.update(db)
+            saga.step = to
+            saga.updatedAt = now
+            try saga.update(db)
+            try Self.log(id, saga.kind, to, note, now: now, db)
+            return true
+        }
+    }
+
+    /// The payment cannot complete: cancel the reservation for `reason` and compensate (void, release).
+    func compensate(_ id: Int64, from: SagaStep, reason: CancelReason, note: String, now: Date) async throws {
+        try await writer.write { db in
+            guard let saga = try SagaRecord.fetchOne(db, key: id), saga.step == from,
+                  var record = try ReservationRecord.fetchOne(db, key: id) else { return }
+            try Self.cancel(&record, reason: reason, kind: saga.kind, note: note, now: now, db)
+        }
+    }
+
+    /// The seat is sold: the reservation is `reserved`, the answer stored under the payment's key,
+    /// the event queued and the payer's token marked for expiry, all in one commit.
+    func finishPayment(_ id: Int64, now: Date) async throws -> PaymentView? {
+        try await writer.write { db in
+            guard let saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .pay, saga.step == .confirm,
+                  var record = try ReservationRecord.fetchOne(db, key: id), let key = saga.idempotencyKey else { return nil }
+            record.status = .reserved
+            record.updatedAt = now
+            try record.update(db)
+            guard let answer = record.paymentView else { throw RemoteError.internalError }
+            try IdempotencyStore.store(answer, in: db, scope: Self.payScope(record.userId), key: key,
+                                       fingerprint: "\(id)", at: now)
+            try Outbox.append(ReservationAPI.Event.reserved, record.event, in: db, at: now)
+            // The token the payer held when paying; one issued later (they came back) is left alone.
+            // A millisecond's margin, since services round times to the millisecond differently.
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO token_expiry (reservation_id, user_id, issued_before, created_at) VALUES (?, ?, ?, ?)
+                """, arguments: [id, record.userId, saga.startedAt.addingTimeInterval(0.001), now])
+            try Self.endSaga(saga, note: "seat sold; reservation reserved", now: now, db)
+            return answer
+        }
+    }
+
+    /// The saga is done (the last compensation succeeded, or the debit was refused for want of money).
+    /// An abandoned hold's row goes with it.
+    func endSaga(_ id: Int64, at step: SagaStep, note: String, now: Date) async throws {
+        try await writer.write { db in
+            guard let saga = try SagaRecord.fetchOne(db, key: id), saga.step == step else { return }
+            try Self.endSaga(saga, note: note, now: now, db)
+            if saga.kind == .abandon { _ = try ReservationRecord.deleteOne(db, key: id) }
+        }
+    }
+
+    /// A note in the saga's journal (a retried step, a surprise), outside any transition.
+    func note(_ id: Int64, kind: SagaKind, step: SagaStep, _ note: String, now: Date) async throws {
+        try await writer.write { db in try Self.log(id, kind, step, note, now: now, db) }
+    }
+
+    // MARK: Payer token expiry
+
+    struct TokenExpiry: Sendable, Equatable {
+        let reservationId: Int64
+        let userId: Int64
+        let issuedBefore: Date
+    }
+
+    func pendingTokenExpiries(limit: Int = 100) async throws -> [TokenExpiry] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM token_expiry ORDER BY created_at LIMIT ?", arguments: [limit]).map { row in
+                TokenExpiry(reservationId: row["reservation_id"], userId: row["user_id"], issuedBefore: row["issued_before"])
+            }
+        }
+    }
+
+    func tokenExpired(_ reservationId: Int64) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM token_expiry WHERE reservation_id = ?", arguments: [reservationId])
+        }
+    }
+
+    // MARK: Inside a transaction
+
+    static func payScope(_ userId: Int64) -> String { "pay:\(userId)" }
+
+    static func notFound(_ id: Int64) -> RemoteError {
+        RemoteError(ReservationAPI.Code.notFound, "no reservation \(id) of yours")
+    }
+
+    static func expired(_ id: Int64) -> RemoteError {
+        RemoteError(ReservationAPI.Code.expired, "the hold of reservation \(id) lapsed before it was paid; nothing was charged")
+    }
+
+    private static func owned(_ id: Int64, by userId: Int64, _ db: Database) throws -> ReservationRecord? {
+        try ReservationRecord.filter(key: id).filter(Column("user_id") == userId && Column("recorded") == true).fetchOne(db)
+    }
+
+    /// Cancels `record` for `reason` and puts its saga (new or the running one) on the first compensation.
+    private static func cancel(_ record: inout ReservationRecord, reason: CancelReason, kind: SagaKind, note: String,
+                               now: Date, _ db: Database) throws {
+        let id = try record.id.orInternal()
+        record.status = .canceled
+        record.cancelReason = reason
+        record.updatedAt = now
+        try record.update(db)
+        try Outbox.append(ReservationAPI.Event.canceled, record.event, in: db, at: now)
+        // Money may have moved only if a debit was ever sent; then the payment is voided first.
+        let first: SagaStep = record.debitSent ? .void : .release
+        if var saga = try SagaRecord.fetchOne(db, key: id) {
+            saga.step = first
+            saga.updatedAt = now
+            try saga.update(db)
+            try log(id, saga.kind, first, "\(note): canceled (\(reason.rawValue))", now: now, db)
+        } else {
+            try startSaga(kind, at: first, for: id, key: nil, now: now, db)
+            try log(id, kind, first, "\(note): canceled (\(reason.rawValue))", now: now, db)
+        }
+    }
+
+    private static func startSaga(_ kind: SagaKind, at step: SagaStep, for id: Int64, key: String?, now: Date, _ db: Database) throws {
+        try SagaRecord(reservationId: id, kind: kind, step: step, idempotencyKey: key, startedAt: now, updatedAt: now).insert(db)
+        try log(id, kind, step, "started", now: now, db)
+    }
+
+    private static func endSaga(_ saga: SagaRecord, note: String, now: Date, _ db: Database) throws {
+        try saga.delete(db)
+        try log(saga.reservationId, saga.kind, nil, "done: \(note)", now: now, db)
+    }
+
+    private static func log(_ id: Int64, _ kind: SagaKind, _ step: SagaStep?, _ note: String, now: Date, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO saga_log (reservation_id, kind, step, note, created_at) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [id, kind, step, note, now])
+    }
+}
+
+extension Optional {
+    /// An id SQLite has just assigned is never nil; if it were, answer `internal`, not crash.
+    func orInternal() throws -> Wrapped {
+        guard let self else { throw RemoteError.internalError }
+        return self
+    }
+}

@@ -1,0 +1,280 @@
+import Contracts
+import Foundation
+import GRDB
+import Messaging
+import ServiceKit
+import Synchronization
+import Testing
+import TestSupport
+@testable import ConcertService
+@testable import ReservationService
+
+@Suite("The reservation saga over real sockets", .timeLimit(.minutes(2)))
+struct SagaTests {
+    @Test("happy path: hold, pay; reserved, sold, one payment and one ledger row, the payer's token expired, replays answered")
+    func happyPath() async throws {
+        try await withWorld { world in
+            let user = try await world.user(balance: 100_000)
+            let token = try await world.issueToken(user)
+            let seat = try #require(try await world.seats(price: 70_000).first)
+            let held = try await world.reserve(user, seat)
+            #expect(held.status == .reserving && held.seatId == seat && held.price == 70_000 && held.seatNumber == 1)
+            #expect(abs(held.expiresAt.timeIntervalSince(world.clock.now()) - 300) < 0.01)
+            #expect(try await world.seat(seat).status == .reserving)
+            #expect(try await world.list(user).map(\.id) == [held.id])
+
+            let paid = try await world.pay(user, held.id, key: "pay-1")
+            #expect(paid.reservationId == held.id && paid.amount == 70_000 && paid.balance == 30_000)
+            #expect(try await world.get(user, held.id).status == .reserved)
+            let sold = try await world.seat(seat)
+            #expect(sold.status == .sold && sold.reservationId == "\(held.id)")
+            #expect(try await world.payments(of: held.id) == 1)
+            #expect(try await world.ledgerKinds(user) == ["charge", "payment"])
+            #expect(try await world.balance(user) == 30_000)
+
+            // The same key answers the same, whatever happened since; another key is refused.
+            #expect(try await world.pay(user, held.id, key: "pay-1") == paid)
+            #expect(await refusal { try await world.pay(user, held.id, key: "pay-2") } == ReservationAPI.Code.notPayable)
+            #expect(await refusal { try await world.pay(user, held.id + 1, key: "pay-1") } == ReservationAPI.Code.keyReused)
+
+            try await world.expectInvariants()
+            #expect(try await world.tokenStatus(user, token) == .expired)
+        }
+    }
+
+    @Test("insufficient balance charges nothing and keeps the hold, extended once; after a top-up the same key pays")
+    func insufficientThenTopUp() async throws {
+        try await withWorld(holdSeconds: 60) { world in
+            let user = try await world.user(balance: 10_000)
+            let seat = try #require(try await world.seats(price: 50_000).first)
+            let held = try await world.reserve(user, seat)
+            #expect(await refusal { try await world.pay(user, held.id, key: "k") } == ReservationAPI.Code.insufficientBalance)
+            #expect(try await world.balance(user) == 10_000)
+            #expect(try await world.payments(of: held.id) == 0)
+            let kept = try await world.get(user, held.id)
+            #expect(kept.status == .reserving)
+            // Extended once by min(30 s, HOLD_SECONDS), and never again however often it is retried.
+            #expect(abs(kept.expiresAt.timeIntervalSince(held.expiresAt) - 30) < 0.01)
+            #expect(await refusal { try await world.pay(user, held.id, key: "k") } == ReservationAPI.Code.insufficientBalance)
+            #expect(try await world.get(user, held.id).expiresAt == kept.expiresAt)
+            #expect(try await world.seat(seat).heldUntil == kept.expiresAt)
+
+            try await world.charge(user, 40_000)
+            let paid = try await world.pay(user, held.id, key: "k")
+            #expect(paid.balance == 0)
+            #expect(try await world.get(user, held.id).status == .reserved)
+            try await world.expectInvariants()
+        }
+    }
+
+    @Test("pay after the hold lapsed is refused as reservation_expired, charges nothing, and keeps answering so")
+    func payAfterLapse() async throws {
+        try await withWorld(holdSeconds: 60) { world in
+            let user = try await world.user(balance: 100_000)
+            let seat = try #require(try await world.seats().first)
+            let held = try await world.reserve(user, seat)
+            world.clock.advance(by: 60.001)
+            #expect(await refusal { try await world.pay(user, held.id) } == ReservationAPI.Code.expired)
+            try await world.settle()
+            let canceled = try await world.get(user, held.id)
+            #expect(canceled.status == .canceled && canceled.cancelReason == .holdLapsed)
+            #expect(await refusal { try await world.pay(user, held.id) } == ReservationAPI.Code.expired)
+            #expect(try await world.balance(user) == 100_000)
+            #expect(try await world.payments(of: held.id) == 0)
+            #expect(try await world.seat(seat).status == .available)
+            try await world.expectInvariants()
+        }
+    }
+
+    @Test("a lapsed hold is canceled by the sweeper and its seat released, only if the hold is still its own")
+    func sweeperCancelsLapsedHolds() async throws {
+        try await withWorld(holdSeconds: 10) { world in
+            let alice = try await world.user(balance: 100_000)
+            let bob = try await world.user(balance: 100_000)
+            let seats = try await world.seats(2)
+            let first = try await world.reserve(alice, seats[0])
+            let second = try await world.reserve(alice, seats[1])
+            world.clock.advance(by: 10.5)
+            // Concert's own sweeper frees the seat first and bob takes it: alice's cleanup must not release bob's hold.
+            try await world.catalog.sweepLapsedHolds()
+            let bobs = try await world.reserve(bob, seats[0])
+            try await world.settle()
+            for id in [first.id, second.id] {
+                let view = try await world.get(alice, id)
+                #expect(view.status == .canceled && view.cancelReason == .holdLapsed)
+            }
+            let seat = try await world.seat(seats[0])
+            #expect(seat.status == .reserving && seat.reservationId == "\(bobs.id)")
+            #expect(try await world.seat(seats[1]).status == .available)
+            _ = try await world.pay(bob, bobs.id)
+            try await world.expectInvariants()
+        }
+    }
+
+    @Test("cancel then pay: the hold is released and the payment refused as not payable, nothing charged")
+    func cancelThenPay() async throws {
+        try await withWorld { world in
+            let user = try await world.user(balance: 100_000)
+            let seat = try #require(try await world.seats().first)
+            let held = try await world.reserve(user, seat)
+            let canceled = try await world.cancel(user, held.id)
+            #expect(canceled.status == .canceled && canceled.cancelReason == .canceledByUser)
+            let log = try await world.reservation.runner.database.log(of: held.id)
+            let seatNow = try await world.seat(seat)
+            #expect(seatNow.status == .available, "\(log) \(seatNow)")
+            #expect(try await world.cancel(user, held.id) == canceled)
+            #expect(await refusal { try await world.pay(user, held.id) } == ReservationAPI.Code.notPayable)
+            #expect(try await world.balance(user) == 100_000)
+            try await world.expectInvariants()
+        }
+    }
+
+    @Test("cancel of a paid reservation: seat available, price back in the wallet with a refund row; refused once the window closed")
+    func cancelPaid() async throws {
+        try await withWorld { world in
+            let user = try await world.user(balance: 100_000)
+            let seats = try await world.seats(2, price: 60_000, closesIn: 3600)
+            let held = try await world.reserve(user, seats[0])
+            _ = try await world.pay(user, held.id)
+            #expect(try await world.balance(user) == 40_000)
+            let canceled = try await world.cancel(user, held.id)
+            #expect(canceled.status == .canceled && canceled.cancelReason == .canceledByUser)
+            #expect(try await world.seat(seats[0]).status == .available)
+            #expect(try await world.balance(user) == 100_000)
+            #expect(try await world.ledgerKinds(user) == ["charge", "payment", "refund"])
+            #expect(try await world.cancel(user, held.id) == canceled)
+            try await world.expectInvariants()
+
+            let late = try await world.reserve(user, seats[1])
+            _ = try await world.pay(user, late.id)
+            world.clock.advance(by: 3601)
+            #expect(await refusal { try await world.cancel(user, late.id) } == ReservationAPI.Code.notCancelable)
+            #expect(try await world.get(user, late.id).status == .reserved)
+            try await world.expectInvariants()
+        }
+    }
+
+    @Test("cancel while a payment is in progress is refused; the payment then completes")
+    func cancelDuringPayment() async throws {
+        let paused = Gate()
+        try await withWorld(interruption: { _, step, moment in step == .debit && moment == .beforeSend && paused.isClosed }) { world in
+            let user = try await world.user(balance: 100_000)
+            let seat = try #require(try await world.seats().first)
+            let held = try await world.reserve(user, seat)
+            paused.close()
+            #expect(await refusal { try await world.pay(user, held.id, key: "k") } == ReservationAPI.Code.serviceUnavailable)
+            #expect(await refusal { try await world.cancel(user, held.id) } == ReservationAPI.Code.notCancelable)
+            #expect(await refusal { try await world.pay(user, held.id, key: "k") } == ReservationAPI.Code.inProgress)
+            #expect(await refusal { try await world.pay(user, held.id, key: "other") } == ReservationAPI.Code.inProgress)
+            paused.open()
+            try await world.restartReservation()
+            try await world.settle()
+            #expect(try await world.pay(user, held.id, key: "k").amount == 50_000)
+            #expect(try await world.get(user, held.id).status == .reserved)
+            try await world.expectInvariants()
+        }
+    }
+
+    @Test("reserve refuses in the contract's order, leaves no refused attempt in the list, and gives back a seat already held")
+    func reserveRefusals() async throws {
+        try await withWorld(maxHolds: 2) { world in
+            let alice = try await world.user()
+            let bob = try await world.user()
+            let open = try await world.seats(4)
+            let closed = try await world.seats(1, closesIn: 60)
+            world.clock.advance(by: 61)
+            // A closed schedule refuses before the hold limit, an unknown seat before both.
+            let first = try await world.reserve(alice, open[0])
+            let again = try await world.client.call(ReservationAPI.reserve, Reserve(userId: alice, seatId: open[0]))
+            #expect(again.reservation == first && !again.created)
+            _ = try await world.reserve(alice, open[1])
+            #expect(await refusal { try await world.reserve(alice, 999_999) } == ReservationAPI.Code.notFound)
+            #expect(await refusal { try await world.reserve(alice, closed[0]) } == ReservationAPI.Code.scheduleClosed)
+            #expect(await refusal { try await world.reserve(alice, open[2]) } == ReservationAPI.Code.holdLimit)
+            #expect(await refusal { try await world.reserve(bob, open[0]) } == ReservationAPI.Code.seatUnavailable)
+            #expect(await refusal { try await world.reserve(bob, -1) } == ReservationAPI.Code.invalidRequest)
+            #expect(try await world.list(alice).count == 2)
+            #expect(try await world.list(bob).isEmpty)
+            #expect(try await world.seat(open[2]).status == .available)
+            try await world.expectInvariants()
+        }
+    }
+
+    @Test("get, list, cancel and pay act for the owner only: another user's reservation is not_found")
+    func ownerOnly() async throws {
+        try await withWorld { world in
+            let alice = try await world.user(balance: 100_000)
+            let mallory = try await world.user(balance: 100_000)
+            let seat = try #require(try await world.seats().first)
+            let held = try await world.reserve(alice, seat)
+            #expect(await refusal { try await world.get(mallory, held.id) } == ReservationAPI.Code.notFound)
+            #expect(await refusal { try await world.cancel(mallory, held.id) } == ReservationAPI.Code.notFound)
+            #expect(await refusal { try await world.pay(mallory, held.id) } == ReservationAPI.Code.notFound)
+            #expect(try await world.list(mallory).isEmpty)
+            #expect(try await world.get(alice, held.id).status == .reserving)
+            #expect(try await world.balance(mallory) == 100_000)
+        }
+    }
+
+    @Test("concert unreachable while confirming: the step is retried until it comes back, and the saga completes")
+    func confirmRetriedUntilConcertReturns() async throws {
+        let stopAtConfirm = Gate()
+        try await withWorld(interruption: { _, step, moment in step == .confirm && moment == .beforeSend && stopAtConfirm.isClosed }) { world in
+            let user = try await world.user(balance: 100_000)
+            let seat = try #require(try await world.seats().first)
+            let held = try await world.reserve(user, seat)
+            // The first pass stops right before confirming; concert goes away; a new process resumes the saga.
+            stopAtConfirm.close()
+            _ = await refusal { try await world.pay(user, held.id, key: "k") }
+            stopAtConfirm.open()
+            await world.stopConcert()
+            try await world.restartReservation()
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(try await world.reservation.runner.database.saga(of: held.id)?.step == .confirm)
+            #expect(try await world.payments(of: held.id) == 1)
+            try world.startConcert()
+            try await world.settle()
+            #expect(try await world.get(user, held.id).status == .reserved)
+            #expect(try await world.pay(user, held.id, key: "k").amount == 50_000)
+            try await world.expectInvariants()
+        }
+    }
+
+    @Test("concert back after the hold lapsed and the seat was taken: the debit is refunded and the reservation canceled")
+    func confirmImpossibleRefunds() async throws {
+        let stopAtConfirm = Gate()
+        try await withWorld(holdSeconds: 20, interruption: { _, step, moment in step == .confirm && moment == .beforeSend && stopAtConfirm.isClosed }) { world in
+            let user = try await world.user(balance: 100_000)
+            let rival = try await world.user(balance: 100_000)
+            let seat = try #require(try await world.seats().first)
+            let held = try await world.reserve(user, seat)
+            stopAtConfirm.close()
+            _ = await refusal { try await world.pay(user, held.id, key: "k") }
+            stopAtConfirm.open()
+            await world.stopConcert()
+            // While concert is away, the hold and its extension lapse and someone else takes the seat.
+            world.clock.advance(by: 41)
+            try await world.catalog.sweepLapsedHolds()
+            _ = try await world.catalog.hold(HoldSeat(seatId: seat, reservationId: "rival-\(rival)", until: world.clock.now().addingTimeInterval(60)))
+            try await world.restartReservation()
+            try world.startConcert()
+            try await world.settle()
+            let canceled = try await world.get(user, held.id)
+            #expect(canceled.status == .canceled && canceled.cancelReason == .holdLapsed)
+            #expect(try await world.balance(user) == 100_000)
+            #expect(try await world.ledgerKinds(user) == ["charge", "payment", "refund"])
+            #expect(await refusal { try await world.pay(user, held.id, key: "k") } == ReservationAPI.Code.expired)
+            #expect(try await world.seat(seat).reservationId == "rival-\(rival)")
+            _ = try await world.catalog.release(SeatClaim(seatId: seat, reservationId: "rival-\(rival)"))
+            try await world.expectInvariants()
+        }
+    }
+}
+
+/// A flag tests flip to let a saga through or stop it.
+final class Gate: Sendable {
+    private let closed = Mutex(false)
+    var isClosed: Bool { closed.withLock { $0 } }
+    func close() { closed.withLock { $0 = true } }
+    func open() { closed.withLock { $0 = false } }
+}
