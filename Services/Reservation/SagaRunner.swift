@@ -104,18 +104,25 @@ final class SagaRunner: Service, CustomStringConvertible {
     func awaitEnd(_ id: Int64, within limit: Duration) async -> SagaEnd? {
         let deadline = ContinuousClock.now + limit
         while true {
-            let task = drive(id)
-            let end = await withTaskGroup(of: SagaEnd?.self) { group in
-                group.addTask { await task.value }
-                group.addTask {
-                    try? await Task.sleep(until: deadline)
-                    return nil
-                }
-                let first = await group.next() ?? nil
-                group.cancelAll()
-                return first
-            }
+            let end = await Self.value(of: drive(id), until: deadline)
             guard end == .finished, ContinuousClock.now < deadline, (try? await database.saga(of: id)) != nil else { return end }
+        }
+    }
+
+    /// The task's value, or nil at the deadline. Awaiting a task's value ignores cancellation, so
+    /// the two are raced through a continuation rather than a task group, which would wait for both.
+    private static func value(of task: Task<SagaEnd, Never>, until deadline: ContinuousClock.Instant) async -> SagaEnd? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<SagaEnd?, Never>) in
+            let answer = FirstAnswer(continuation)
+            let timer = Task {
+                try? await Task.sleep(until: deadline)
+                answer.give(nil)
+            }
+            Task {
+                let end = await task.value
+                timer.cancel()
+                answer.give(end)
+            }
         }
     }
 
@@ -274,5 +281,22 @@ final class SagaRunner: Service, CustomStringConvertible {
 
     private func jittered(_ delay: Duration) -> Duration {
         delay * Double.random(in: 0.8...1.2)
+    }
+}
+
+/// Resumes a continuation with whichever answer comes first, once.
+private final class FirstAnswer: Sendable {
+    private let continuation: Mutex<CheckedContinuation<SagaEnd?, Never>?>
+
+    init(_ continuation: CheckedContinuation<SagaEnd?, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func give(_ end: SagaEnd?) {
+        let waiting = continuation.withLock { current in
+            defer { current = nil }
+            return current
+        }
+        waiting?.resume(returning: end)
     }
 }
