@@ -25,7 +25,7 @@ struct CrashPoint: Sendable, CustomTestStringConvertible {
     }
 }
 
-@Suite("Sagas survive the reservation service stopping anywhere", .timeLimit(.minutes(2)))
+@Suite("Sagas survive the reservation service stopping anywhere", .serialized, .timeLimit(.minutes(2)))
 struct SagaRecoveryTests {
     @Test("stopped between two steps and started again, every saga completes or compensates", arguments: CrashPoint.all)
     func resumesAfterStop(point: CrashPoint) async throws {
@@ -43,7 +43,7 @@ struct SagaRecoveryTests {
             switch point.saga {
             case .pay:
                 armed.close()
-                _ = await refusal { try await world.pay(user, held.id, key: "k") }
+                _ = await refusal { try await world.pay(user, held.id, key: "k", learnOutcome: false) }
             case .cancelPaid:
                 _ = try await world.pay(user, held.id, key: "k")
                 armed.close()
@@ -102,12 +102,12 @@ struct SagaRecoveryTests {
 
     @Test("1,000 rounds of a payment racing its hold's expiry: exactly one outcome each time, and nothing charged for a seat not sold")
     func payRacesExpiry() async throws {
-        // Four worlds of 250 rounds side by side (each has its own clock), on memory-backed files
+        // Two worlds of 500 rounds side by side (each has its own clock), on memory-backed files
         // when the machine has them: the race is in the logic, not the disk.
         let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : nil
         let outcomes = try await withThrowingTaskGroup(of: [ReservationStatus: Int].self) { group in
-            for lane in 0..<4 {
-                group.addTask { try await Self.race(rounds: 250, lane: lane, base: base) }
+            for lane in 0..<2 {
+                group.addTask { try await Self.race(rounds: 500, lane: lane, base: base) }
             }
             return try await group.reduce(into: [:]) { total, lane in total.merge(lane, uniquingKeysWith: +) }
         }
@@ -133,6 +133,7 @@ struct SagaRecoveryTests {
                     try? await Task.sleep(for: .microseconds(Int.random(in: 0...2000)))
                     world.clock.advance(by: 0.004)
                 }()
+                // `pay` answers an "unknown" (a machine too busy to finish in time) by asking again with the same key.
                 let answer = await paid
                 _ = try await (reservationSweep, concertSweep)
                 await tick

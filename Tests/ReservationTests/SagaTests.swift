@@ -9,7 +9,7 @@ import TestSupport
 @testable import ConcertService
 @testable import ReservationService
 
-@Suite("The reservation saga over real sockets", .timeLimit(.minutes(2)))
+@Suite("The reservation saga over real sockets", .serialized, .timeLimit(.minutes(2)))
 struct SagaTests {
     @Test("happy path: hold, pay; reserved, sold, one payment and one ledger row, the payer's token expired, replays answered")
     func happyPath() async throws {
@@ -162,10 +162,10 @@ struct SagaTests {
             let seat = try #require(try await world.seats().first)
             let held = try await world.reserve(user, seat)
             paused.close()
-            #expect(await refusal { try await world.pay(user, held.id, key: "k") } == ReservationAPI.Code.serviceUnavailable)
+            #expect(await refusal { try await world.pay(user, held.id, key: "k", learnOutcome: false) } == ReservationAPI.Code.serviceUnavailable)
             #expect(await refusal { try await world.cancel(user, held.id) } == ReservationAPI.Code.notCancelable)
-            #expect(await refusal { try await world.pay(user, held.id, key: "k") } == ReservationAPI.Code.inProgress)
-            #expect(await refusal { try await world.pay(user, held.id, key: "other") } == ReservationAPI.Code.inProgress)
+            #expect(await refusal { try await world.pay(user, held.id, key: "k", learnOutcome: false) } == ReservationAPI.Code.inProgress)
+            #expect(await refusal { try await world.pay(user, held.id, key: "other", learnOutcome: false) } == ReservationAPI.Code.inProgress)
             paused.open()
             try await world.restartReservation()
             try await world.settle()
@@ -225,7 +225,7 @@ struct SagaTests {
             let held = try await world.reserve(user, seat)
             // The first pass stops right before confirming; concert goes away; a new process resumes the saga.
             stopAtConfirm.close()
-            _ = await refusal { try await world.pay(user, held.id, key: "k") }
+            _ = await refusal { try await world.pay(user, held.id, key: "k", learnOutcome: false) }
             stopAtConfirm.open()
             await world.stopConcert()
             try await world.restartReservation()
@@ -249,7 +249,7 @@ struct SagaTests {
             let seat = try #require(try await world.seats().first)
             let held = try await world.reserve(user, seat)
             stopAtConfirm.close()
-            _ = await refusal { try await world.pay(user, held.id, key: "k") }
+            _ = await refusal { try await world.pay(user, held.id, key: "k", learnOutcome: false) }
             stopAtConfirm.open()
             await world.stopConcert()
             // While concert is away, the hold and its extension lapse and someone else takes the seat.

@@ -66,10 +66,15 @@ final class SagaWorld: @unchecked Sendable {
         folder = try base.map { try TemporaryDirectory(in: $0, "saga") } ?? TemporaryDirectory("saga")
         clock = ManualClock(Date())
         rules = BookingRules(holdSeconds: holdSeconds, maxHoldsPerUser: maxHolds)
-        concertFile = try DatabaseOpener.openPool(path: folder.file("concert.sqlite"), migrator: ConcertService.migrator)
-        paymentFile = try DatabaseOpener.openPool(path: folder.file("payment.sqlite"), migrator: PaymentService.migrator)
-        let queueFile = try DatabaseOpener.openPool(path: folder.file("queue.sqlite"), migrator: QueueService.migrator)
-        reservationFile = try DatabaseOpener.openPool(path: folder.file("reservation.sqlite"), migrator: ReservationService.migrator)
+        let folder = self.folder
+        // Opening and migrating a file waits on the disk; that is done off Swift's cooperative
+        // threads, which the other suites running meanwhile need for their deadlines.
+        (concertFile, paymentFile, reservationFile) = try await offCooperativePool {
+            (try DatabaseOpener.openPool(path: folder.file("concert.sqlite"), migrator: ConcertService.migrator),
+             try DatabaseOpener.openPool(path: folder.file("payment.sqlite"), migrator: PaymentService.migrator),
+             try DatabaseOpener.openPool(path: folder.file("reservation.sqlite"), migrator: ReservationService.migrator))
+        }
+        let queueFile = try await offCooperativePool { try DatabaseOpener.openPool(path: folder.file("queue.sqlite"), migrator: QueueService.migrator) }
         catalog = Catalog(database: ConcertDatabase(concertFile), clock: clock)
         cashier = Cashier(database: PaymentDatabase(paymentFile), clock: clock) { _, _ in }
         let silent = EventPublisher(source: "queue", endpoint: folder.ipc("queue.events"), logger: Self.logger)
@@ -161,8 +166,16 @@ final class SagaWorld: @unchecked Sendable {
         try await client.call(ReservationAPI.reserve, Reserve(userId: userId, seatId: seatId)).reservation
     }
 
-    func pay(_ userId: Int64, _ reservationId: Int64, key: String = UUID().uuidString) async throws -> PaymentView {
-        try await client.call(ReservationAPI.pay, Pay(userId: userId, reservationId: reservationId, idempotencyKey: key))
+    /// Pays, and, like a real client, answers "unknown" (a machine too busy to finish the saga in
+    /// time) by waiting for the saga and asking again with the same key, unless `learnOutcome` is off.
+    func pay(_ userId: Int64, _ reservationId: Int64, key: String = UUID().uuidString, learnOutcome: Bool = true) async throws -> PaymentView {
+        let request = Pay(userId: userId, reservationId: reservationId, idempotencyKey: key)
+        do {
+            return try await client.call(ReservationAPI.pay, request)
+        } catch let error as RemoteError where error.code == ReservationAPI.Code.serviceUnavailable && learnOutcome {
+            _ = try await eventually(timeout: .seconds(10)) { try await reservation.runner.database.saga(of: reservationId) == nil }
+            return try await client.call(ReservationAPI.pay, request)
+        }
     }
 
     func cancel(_ userId: Int64, _ reservationId: Int64) async throws -> ReservationView {
@@ -230,6 +243,13 @@ final class SagaWorld: @unchecked Sendable {
         #expect(settled, "sagas left unfinished: \(unfinished)", sourceLocation: sourceLocation)
         let violations = try invariants.violations(now: clock.now())
         #expect(violations.isEmpty, "\(violations)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Runs blocking work (file opening, fsyncs) on a dispatch thread and awaits its result.
+func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
     }
 }
 
