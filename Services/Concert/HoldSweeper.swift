@@ -1,4 +1,5 @@
 import Logging
+import ServiceKit
 import ServiceLifecycle
 
 /// Makes lapsed holds available again about once a second, so that at rest every schedule's
@@ -19,19 +20,9 @@ struct HoldSweeper: Service, CustomStringConvertible {
     var description: String { "HoldSweeper" }
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let swept = try await catalog.sweepLapsedHolds()
-                    if swept > 0 { logger.debug("swept lapsed holds", metadata: ["concert.swept": .stringConvertible(swept)]) }
-                } catch is CancellationError {
-                    return
-                } catch {
-                    // A busy or failing disk must not stop the service; the next pass tries again.
-                    logger.warning("sweeping lapsed holds failed", metadata: ["concert.error": .string("\(error)")])
-                }
-                try? await Task.sleep(for: interval)
-            }
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "sweeping lapsed holds failed") { [catalog, logger] in
+            let swept = try await catalog.sweepLapsedHolds()
+            if swept > 0 { logger.debug("swept lapsed holds", metadata: ["concert.swept": .stringConvertible(swept)]) }
         }
     }
 }

@@ -24,19 +24,7 @@ struct HoldExpiry: Service, CustomStringConvertible {
     var description: String { "HoldExpiry" }
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await sweep()
-                } catch is CancellationError {
-                    return
-                } catch {
-                    // A busy disk must not stop the service; the next pass tries again.
-                    logger.warning("expiring lapsed holds failed", metadata: ["saga.error": .string("\(error)")])
-                }
-                try? await Task.sleep(for: interval)
-            }
-        }
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "expiring lapsed holds failed") { try await sweep() }
     }
 
     /// Cancels every lapsed hold now and starts releasing their seats; answers how many.

@@ -4,6 +4,7 @@ import Logging
 import Messaging
 import ServiceKit
 import ServiceLifecycle
+import Synchronization
 
 /// Expires each payer's queue token after a payment (CONTRACT §3: within a second, freeing the
 /// slot): a saga step of its own, kept in `token_expiry` and sent until the queue answers, so a
@@ -13,8 +14,7 @@ final class PayerTokenExpiry: Service, CustomStringConvertible {
     private let peers: PeerClients
     private let logger: Logger
     private let backoff: ClosedRange<Duration>
-    private let nudges: AsyncStream<Void>
-    private let nudger: AsyncStream<Void>.Continuation
+    private let wakeUps = WakeUps()
 
     init(database: ReservationDatabase, peers: PeerClients, logger: Logger,
          backoff: ClosedRange<Duration> = .milliseconds(100) ... .seconds(2)) {
@@ -22,36 +22,25 @@ final class PayerTokenExpiry: Service, CustomStringConvertible {
         self.peers = peers
         self.logger = logger
         self.backoff = backoff
-        (nudges, nudger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     var description: String { "PayerTokenExpiry" }
 
     /// Tells it a payment has committed.
-    func nudge() { nudger.yield() }
+    func nudge() { wakeUps.nudge() }
 
     func run() async throws {
-        let ticker = Task { [nudger] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                nudger.yield()
-            }
-        }
-        defer { ticker.cancel() }
-        await cancelWhenGracefulShutdown { [self] in
-            var delay = backoff.lowerBound
-            for await _ in nudges {
-                do {
-                    while try await expirePending() {}
-                    delay = backoff.lowerBound
-                } catch is CancellationError {
-                    return
-                } catch {
-                    logger.notice("payer token expiry will be retried", metadata: ["saga.error": .string("\(error)")])
-                    try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, backoff.upperBound)
-                    nudger.yield()
-                }
+        let delay = Mutex(backoff.lowerBound)
+        await wakeUps.run { [self] in
+            do {
+                while try await expirePending() {}
+                delay.withLock { $0 = backoff.lowerBound }
+            } catch {
+                // The queue did not answer: wait, then try again (the tick would too, later).
+                let wait = delay.withLock { current in defer { current = min(current * 2, backoff.upperBound) }; return current }
+                logger.notice("payer token expiry will be retried", metadata: ["saga.error": .string("\(error)")])
+                try? await Task.sleep(for: wait)
+                wakeUps.nudge()
             }
         }
     }

@@ -89,8 +89,8 @@ package final class OutboxRelay: Service, CustomStringConvertible {
     private let publisher: EventPublisher
     private let clock: any WallClock
     private let logger: Logger
-    private let nudges: AsyncStream<Void>
-    private let nudger: AsyncStream<Void>.Continuation
+    private let wakeUps = WakeUps()
+    private let progress = Mutex<(recorded: UInt64, lastPurge: ContinuousClock.Instant)>((0, .now))
     private let published = Mutex<UInt64>(0)
 
     package init(writer: any DatabaseWriter, publisher: EventPublisher, clock: any WallClock = SystemClock(), logger: Logger) throws {
@@ -98,54 +98,50 @@ package final class OutboxRelay: Service, CustomStringConvertible {
         self.publisher = publisher
         self.clock = clock
         self.logger = logger
-        (nudges, nudger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        published.withLock { $0 = (try? Outbox.numbering(writer).publishedThrough) ?? 0 }
+        let through = (try? Outbox.numbering(writer).publishedThrough) ?? 0
+        published.withLock { $0 = through }
+        progress.withLock { $0.recorded = through }
     }
 
     package var description: String { "OutboxRelay" }
 
     /// Tells the relay that a commit added events. Cheap, and safe from any thread.
-    package func nudge() { nudger.yield() }
+    package func nudge() { wakeUps.nudge() }
 
     /// The number of the last event handed to the publisher.
     package var publishedThrough: UInt64 { published.withLock { $0 } }
 
     package func run() async throws {
-        let ticker = Task { [nudger] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                nudger.yield()
-            }
-        }
-        defer { ticker.cancel() }
-        await cancelWhenGracefulShutdown { [self] in
-            var lastRecorded = publishedThrough
-            var lastPurge = ContinuousClock.now
-            for await _ in nudges {
-                do {
-                    try publishPending()
-                    let through = publishedThrough
-                    if through != lastRecorded {
-                        try await writer.write { db in
-                            try db.execute(sql: "UPDATE outbox_state SET published_through = ? WHERE id = 1", arguments: [Int64(through)])
-                        }
-                        lastRecorded = through
-                    }
-                    if ContinuousClock.now - lastPurge > .seconds(600) {
-                        lastPurge = ContinuousClock.now
-                        let cutoff = clock.now().addingTimeInterval(-Outbox.retention)
-                        try await writer.write { db in
-                            try db.execute(sql: "DELETE FROM outbox WHERE created_at < ? AND seq <= ?", arguments: [cutoff, Int64(through)])
-                        }
-                    }
-                } catch {
-                    // The events stay in the table; the next nudge or tick tries again.
-                    logger.warning("outbox relay failed", metadata: ["outbox.error": .string("\(error)")])
-                }
+        await wakeUps.run { [self] in
+            do {
+                try await relayOnce()
+            } catch {
+                // The events stay in the table; the next nudge or tick tries again.
+                logger.warning("outbox relay failed", metadata: ["outbox.error": .string("\(error)")])
             }
         }
         // A last pass, so that what committed before the stop goes out before the publisher closes.
         try? publishPending()
+    }
+
+    /// Publishes what is pending, records how far it got, and now and then purges old events.
+    private func relayOnce() async throws {
+        try publishPending()
+        let through = publishedThrough
+        let (recorded, lastPurge) = progress.withLock { ($0.recorded, $0.lastPurge) }
+        if through != recorded {
+            try await writer.write { db in
+                try db.execute(sql: "UPDATE outbox_state SET published_through = ? WHERE id = 1", arguments: [Int64(through)])
+            }
+            progress.withLock { $0.recorded = through }
+        }
+        if ContinuousClock.now - lastPurge > .seconds(600) {
+            progress.withLock { $0.lastPurge = .now }
+            let cutoff = clock.now().addingTimeInterval(-Outbox.retention)
+            try await writer.write { db in
+                try db.execute(sql: "DELETE FROM outbox WHERE created_at < ? AND seq <= ?", arguments: [cutoff, Int64(through)])
+            }
+        }
     }
 
     /// Hands every event after the last published one to the publisher, in order.
