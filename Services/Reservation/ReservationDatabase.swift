@@ -515,14 +515,14 @@ struct ReservationDatabase: Sendable {
             try saga.update(db)
             try log(id, saga.kind, first, "\(note): canceled (\(reason.rawValue))", now: now, db)
         } else {
-            try startSaga(kind, at: first, for: id, key: nil, now: now, db)
-            try log(id, kind, first, "\(note): canceled (\(reason.rawValue))", now: now, db)
+            try startSaga(kind, at: first, for: id, key: nil, note: "\(note): canceled (\(reason.rawValue))", now: now, db)
         }
     }
 
-    private static func startSaga(_ kind: SagaKind, at step: SagaStep, for id: Int64, key: String?, now: Date, _ db: Database) throws {
+    private static func startSaga(_ kind: SagaKind, at step: SagaStep, for id: Int64, key: String?, note: String = "started",
+                                  now: Date, _ db: Database) throws {
         try SagaRecord(reservationId: id, kind: kind, step: step, idempotencyKey: key, startedAt: now, updatedAt: now).insert(db)
-        try log(id, kind, step, "started", now: now, db)
+        try log(id, kind, step, note, now: now, db)
     }
 
     private static func endSaga(_ saga: SagaRecord, note: String, now: Date, _ db: Database) throws {
