@@ -72,6 +72,16 @@ struct ConcertDatabase: Sendable {
                 CREATE INDEX concert_seat_lapsing_by_schedule ON concert_seat(concert_schedule_id, expired_at) WHERE status = 'reserving';
                 """)
         }
+        migrator.registerMigration("v2-released-reservations") { db in
+            // Reservations that released their seat: done for good, so a late copy of their hold
+            // request (resent while the first was slow) cannot take a seat for nobody.
+            try db.execute(sql: """
+                CREATE TABLE released_reservation (
+                    reservation_id TEXT PRIMARY KEY,
+                    created_at DATETIME NOT NULL
+                )
+                """)
+        }
         return migrator
     }
 
@@ -123,6 +133,10 @@ struct ConcertDatabase: Sendable {
         try await writer.write { db in
             let found = try Self.fetchSeat(db, id: seatId)
             if found.seat.isHeld(by: reservationId, at: now) { return Outcome(seat: found.detail(at: now), changed: false) }
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM released_reservation WHERE reservation_id = ?)",
+                                 arguments: [reservationId]) == true {
+                throw RemoteError(ConcertAPI.Code.seatUnavailable, "reservation \(reservationId.prefix(64)) released its seat and cannot hold one again")
+            }
             try Catalog.validate(until: until, now: now)
             guard found.schedule.isOpen(at: now) else {
                 throw RemoteError(ConcertAPI.Code.scheduleClosed, "seat \(seatId) is outside its reservation window")
@@ -182,10 +196,13 @@ struct ConcertDatabase: Sendable {
         }
     }
 
-    /// Makes a seat available again if `reservationId` holds it or bought it; otherwise changes nothing.
+    /// Makes a seat available again if `reservationId` holds it or bought it; otherwise changes the
+    /// seat not at all. Either way the reservation can never hold a seat again.
     func release(seatId: Int64, reservationId: String, now: Date) async throws -> Outcome {
         try await writer.write { db in
             let found = try Self.fetchSeat(db, id: seatId)
+            try db.execute(sql: "INSERT OR IGNORE INTO released_reservation (reservation_id, created_at) VALUES (?, ?)",
+                           arguments: [reservationId, now])
             try db.execute(sql: """
                 UPDATE concert_seat SET status = 'available', reservation_id = NULL, expired_at = NULL, updated_at = ?
                 WHERE id = ? AND status IN ('reserving', 'sold') AND reservation_id = ?

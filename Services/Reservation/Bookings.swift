@@ -104,7 +104,7 @@ struct Bookings: Sendable {
         guard (1...ReservationAPI.maxListLimit).contains(limit) else {
             throw Self.invalid("limit must be from 1 to \(ReservationAPI.maxListLimit)")
         }
-        return try await database.reservations(userId: query.userId, limit: limit, before: query.before).map(\.view)
+        return try await database.reservations(userId: query.userId, limit: limit).map(\.view)
     }
 
     // MARK: Cancel
@@ -113,11 +113,14 @@ struct Bookings: Sendable {
     /// payment refunded, so the answer usually shows the world already put right.
     func cancel(_ request: ReservationRef) async throws -> ReservationView {
         try Self.validate(userId: request.userId)
-        if case .alreadyCanceled(let record) = try await database.beginCancel(request, now: clock.now()) {
+        let runId = UUID().uuidString
+        runner.watch(runId)
+        defer { runner.unwatch(runId) }
+        if case .alreadyCanceled(let record) = try await database.beginCancel(request, run: runId, now: clock.now()) {
             return record.view
         }
         relay?.nudge()
-        _ = await runner.awaitEnd(request.reservationId, within: rules.answerWithin)
+        _ = await runner.awaitEnd(request.reservationId, run: runId, within: rules.answerWithin)
         return try await get(request)
     }
 
@@ -131,7 +134,10 @@ struct Bookings: Sendable {
             throw Self.invalid("idempotencyKey must be \(IdempotencyStore.keyLengths.lowerBound)–\(IdempotencyStore.keyLengths.upperBound) characters")
         }
         let id = request.reservationId
-        switch try await database.beginPay(request, extension: rules.extensionSeconds, now: clock.now()) {
+        let runId = UUID().uuidString
+        runner.watch(runId)
+        defer { runner.unwatch(runId) }
+        switch try await database.beginPay(request, run: runId, extension: rules.extensionSeconds, now: clock.now()) {
         case .replay(let answer):
             return answer
         case .lapsed:
@@ -141,7 +147,7 @@ struct Bookings: Sendable {
         case .started:
             break
         }
-        switch await runner.awaitEnd(id, within: rules.answerWithin) {
+        switch await runner.awaitEnd(id, run: runId, within: rules.answerWithin) {
         case .refused(let refusal):
             throw refusal
         case nil, .interrupted:
@@ -152,11 +158,9 @@ struct Bookings: Sendable {
                 return answer
             }
             // The saga ended without a payment: it canceled the reservation and gave back anything taken.
-            let record = try await database.reservation(id: id, userId: request.userId)
-            if record?.cancelReason == .paymentFailed {
-                throw RemoteError(ReservationAPI.Code.notPayable, "the payment for reservation \(id) could not be completed; nothing was charged")
-            }
-            throw ReservationDatabase.expired(id)
+            guard let record = try await database.reservation(id: id, userId: request.userId) else { throw ReservationDatabase.notFound(id) }
+            if record.cancelReason == .holdLapsed { throw ReservationDatabase.expired(id) }
+            throw ReservationDatabase.notPayable(record)
         }
     }
 

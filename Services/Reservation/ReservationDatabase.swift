@@ -84,6 +84,9 @@ struct SagaRecord: SnakeCaseRecord, PersistableRecord, Sendable {
     static let databaseTableName = "saga"
 
     var reservationId: Int64
+    /// Tells one saga of a reservation from the next (a payment refused, then a cancel), so a
+    /// request waits for its own.
+    var runId: String
     var kind: SagaKind
     var step: SagaStep
     /// A payment's idempotency key: a request with the same key meanwhile is `request_in_progress`.
@@ -107,7 +110,7 @@ struct ReservationDatabase: Sendable {
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """
                 CREATE TABLE reservation (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id INTEGER PRIMARY KEY,
                     user_id INTEGER NOT NULL CHECK (user_id > 0),
                     concert_seat_id INTEGER NOT NULL,
                     concert_schedule_id INTEGER NOT NULL,
@@ -133,6 +136,7 @@ struct ReservationDatabase: Sendable {
                 CREATE INDEX reservation_holds ON reservation(expired_at) WHERE status = 'reserving';
                 CREATE TABLE saga (
                     reservation_id INTEGER PRIMARY KEY REFERENCES reservation(id) ON DELETE CASCADE,
+                    run_id TEXT NOT NULL,
                     kind TEXT NOT NULL CHECK (kind IN ('reserve', 'abandon', 'pay', 'cancel', 'expire')),
                     step TEXT NOT NULL CHECK (step IN ('hold', 'extend', 'debit', 'confirm', 'void', 'release')),
                     idempotency_key TEXT,
@@ -174,11 +178,10 @@ struct ReservationDatabase: Sendable {
     }
 
     /// The user's reservations, newest first.
-    func reservations(userId: Int64, limit: Int, before: Int64?) async throws -> [ReservationRecord] {
+    func reservations(userId: Int64, limit: Int) async throws -> [ReservationRecord] {
         try await writer.read { db in
-            var request = ReservationRecord.filter(Column("user_id") == userId && Column("recorded") == true)
-            if let before { request = request.filter(Column("id") < before) }
-            return try request.order(Column("id").desc).limit(limit).fetchAll(db)
+            try ReservationRecord.filter(Column("user_id") == userId && Column("recorded") == true)
+                .order(Column("created_at").desc, Column("id").desc).limit(limit).fetchAll(db)
         }
     }
 
@@ -223,13 +226,23 @@ struct ReservationDatabase: Sendable {
                 throw RemoteError(ReservationAPI.Code.holdLimit, "you already hold \(live.count) seats, the most one user may hold at once")
             }
             var record = ReservationRecord(
-                id: nil, userId: userId, concertSeatId: seat.id, concertScheduleId: seat.scheduleId, concertId: seat.concertId,
+                id: try Self.newId(db), userId: userId, concertSeatId: seat.id, concertScheduleId: seat.scheduleId, concertId: seat.concertId,
                 seatNumber: seat.number, price: Int64(seat.price), status: .reserving, expiredAt: holdUntil,
                 reservationEndAt: seat.reservationEndAt, recorded: false, holdExtendedTo: nil, debitSent: false,
                 paymentId: nil, paidAt: nil, paidBalance: nil, cancelReason: nil, createdAt: now, updatedAt: now)
             try record.insert(db)
             try Self.startSaga(.reserve, at: .hold, for: try record.id.orInternal(), key: nil, now: now, db)
             return .started(record)
+        }
+    }
+
+    /// A new reservation id: random below 2^53 (exact as a JSON number anywhere), never reused.
+    /// Other services key holds and payments by it, so it must not repeat even if this file is
+    /// restored from a backup while theirs are not, which a counter would (DESIGN §6).
+    private static func newId(_ db: Database) throws -> Int64 {
+        while true {
+            let id = Int64.random(in: 1...(1 << 53 - 1))
+            if try ReservationRecord.exists(db, key: id) == false { return id }
         }
     }
 
@@ -275,7 +288,7 @@ struct ReservationDatabase: Sendable {
     enum PayStart: Sendable {
         /// The same key paid already: its stored answer.
         case replay(PaymentView)
-        /// The saga is started; drive it.
+        /// The saga (this run) is started; drive it.
         case started
         /// The hold had lapsed: the reservation is now canceled for it (its compensation started), nothing charged.
         case lapsed
@@ -283,7 +296,7 @@ struct ReservationDatabase: Sendable {
 
     /// Checks a payment request and starts its saga in one transaction, so the hold sweeper, a
     /// cancel and another payment all see either no saga or this one.
-    func beginPay(_ request: Pay, extension grace: TimeInterval, now: Date) async throws -> PayStart {
+    func beginPay(_ request: Pay, run runId: String, extension grace: TimeInterval, now: Date) async throws -> PayStart {
         try await writer.write { db in
             let scope = Self.payScope(request.userId)
             let fingerprint = "\(request.reservationId)"
@@ -311,12 +324,10 @@ struct ReservationDatabase: Sendable {
             }
             switch record.status {
             case .canceled:
-                if record.cancelReason == .canceledByUser {
-                    throw RemoteError(ReservationAPI.Code.notPayable, "reservation \(id) was canceled")
-                }
-                throw Self.expired(id)
+                if record.cancelReason == .holdLapsed { throw Self.expired(id) }
+                throw Self.notPayable(record)
             case .reserved:
-                throw RemoteError(ReservationAPI.Code.notPayable, "reservation \(id) is already paid")
+                throw Self.notPayable(record)
             case .reserving:
                 break
             }
@@ -324,10 +335,12 @@ struct ReservationDatabase: Sendable {
                 try Self.cancel(&record, reason: .holdLapsed, kind: .expire, note: "hold lapsed before payment", now: now, db)
                 return .lapsed
             }
-            record.holdExtendedTo = record.holdExtendedTo ?? record.expiredAt.addingTimeInterval(grace)
+            // Once, and never past the longest hold concert grants.
+            record.holdExtendedTo = record.holdExtendedTo
+                ?? min(record.expiredAt.addingTimeInterval(grace), now.addingTimeInterval(ConcertAPI.Limits.longestHoldSeconds))
             record.updatedAt = now
             try record.update(db)
-            try Self.startSaga(.pay, at: .extend, for: id, key: request.idempotencyKey, now: now, db)
+            try Self.startSaga(.pay, at: .extend, for: id, key: request.idempotencyKey, run: runId, now: now, db)
             return .started
         }
     }
@@ -354,7 +367,7 @@ struct ReservationDatabase: Sendable {
 
     /// Cancels the user's reservation and starts its compensation: a held one is released; a paid
     /// one, while the window is open, is voided (refunded) and released.
-    func beginCancel(_ request: ReservationRef, now: Date) async throws -> CancelStart {
+    func beginCancel(_ request: ReservationRef, run runId: String, now: Date) async throws -> CancelStart {
         try await writer.write { db in
             guard var record = try Self.owned(request.reservationId, by: request.userId, db) else {
                 throw Self.notFound(request.reservationId)
@@ -368,7 +381,8 @@ struct ReservationDatabase: Sendable {
                 throw RemoteError(ReservationAPI.Code.notCancelable, "the reservation window of reservation \(id) has closed")
             }
             let lapsed = record.status == .reserving && record.expiredAt <= now
-            try Self.cancel(&record, reason: lapsed ? .holdLapsed : .canceledByUser, kind: .cancel, note: "canceled by its owner", now: now, db)
+            try Self.cancel(&record, reason: lapsed ? .holdLapsed : .canceledByUser, kind: .cancel, note: "canceled by its owner",
+                            run: runId, now: now, db)
             return .started
         }
     }
@@ -491,7 +505,18 @@ struct ReservationDatabase: Sendable {
     }
 
     static func expired(_ id: Int64) -> RemoteError {
-        RemoteError(ReservationAPI.Code.expired, "the hold of reservation \(id) lapsed before it was paid; nothing was charged")
+        RemoteError(ReservationAPI.Code.expired,
+                    "the hold of reservation \(id) lapsed before it was paid; nothing is charged for it (a payment already taken is refunded)")
+    }
+
+    static func notPayable(_ record: ReservationRecord) -> RemoteError {
+        let id = record.id ?? 0
+        return switch (record.status, record.cancelReason) {
+        case (.reserved, _): RemoteError(ReservationAPI.Code.notPayable, "reservation \(id) is already paid")
+        case (_, .paymentFailed): RemoteError(ReservationAPI.Code.notPayable,
+                                              "the payment for reservation \(id) could not be completed; anything taken is refunded")
+        default: RemoteError(ReservationAPI.Code.notPayable, "reservation \(id) was canceled")
+        }
     }
 
     private static func owned(_ id: Int64, by userId: Int64, _ db: Database) throws -> ReservationRecord? {
@@ -500,7 +525,7 @@ struct ReservationDatabase: Sendable {
 
     /// Cancels `record` for `reason` and puts its saga (new or the running one) on the first compensation.
     private static func cancel(_ record: inout ReservationRecord, reason: CancelReason, kind: SagaKind, note: String,
-                               now: Date, _ db: Database) throws {
+                               run runId: String = UUID().uuidString, now: Date, _ db: Database) throws {
         let id = try record.id.orInternal()
         record.status = .canceled
         record.cancelReason = reason
@@ -515,13 +540,13 @@ struct ReservationDatabase: Sendable {
             try saga.update(db)
             try log(id, saga.kind, first, "\(note): canceled (\(reason.rawValue))", now: now, db)
         } else {
-            try startSaga(kind, at: first, for: id, key: nil, note: "\(note): canceled (\(reason.rawValue))", now: now, db)
+            try startSaga(kind, at: first, for: id, key: nil, run: runId, note: "\(note): canceled (\(reason.rawValue))", now: now, db)
         }
     }
 
-    private static func startSaga(_ kind: SagaKind, at step: SagaStep, for id: Int64, key: String?, note: String = "started",
-                                  now: Date, _ db: Database) throws {
-        try SagaRecord(reservationId: id, kind: kind, step: step, idempotencyKey: key, startedAt: now, updatedAt: now).insert(db)
+    private static func startSaga(_ kind: SagaKind, at step: SagaStep, for id: Int64, key: String?, run runId: String = UUID().uuidString,
+                                  note: String = "started", now: Date, _ db: Database) throws {
+        try SagaRecord(reservationId: id, runId: runId, kind: kind, step: step, idempotencyKey: key, startedAt: now, updatedAt: now).insert(db)
         try log(id, kind, step, note, now: now, db)
     }
 

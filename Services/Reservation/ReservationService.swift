@@ -17,6 +17,8 @@ enum ReservationService: BackendService {
         let peers = try PeerClients([.concert, .payment, .queue], configuration: context.configuration, logger: context.logger)
         let parts = try assemble(database: context.database, peers: peers, rules: BookingRules(context.configuration),
                                  publisher: context.publisher, clock: SystemClock(), logger: context.logger)
+        // Unfinished sagas resume before the server takes requests, so none is mistaken for a new one's.
+        try await parts.runner.resumeAll()
         // The clients close last, after every loop that calls through them has stopped.
         return ServiceAssembly(handlers: parts.handlers, loops: [peers] + parts.loops)
     }

@@ -36,8 +36,20 @@ final class SagaRunner: Service, CustomStringConvertible {
     private let interruption: Interruption?
     private let afterPayment: @Sendable () -> Void
     private let relay: OutboxRelay?
-    private let running = Mutex<[Int64: Task<SagaEnd, Never>]>([:])
-    private let stopped = Mutex(false)
+    private let state = Mutex(State())
+
+    private struct State {
+        var stopped = false
+        /// The task driving each reservation's saga.
+        var running: [Int64: Task<Void, Never>] = [:]
+        /// Sagas a request waits for, by run id: who waits, or how the run ended.
+        var watches: [String: Watch] = [:]
+    }
+
+    private enum Watch {
+        case waiting([FirstAnswer])
+        case ended(SagaEnd)
+    }
 
     /// - Parameters:
     ///   - afterPayment: called when a payment committed, so the payer's token is expired at once.
@@ -60,102 +72,133 @@ final class SagaRunner: Service, CustomStringConvertible {
 
     var description: String { "SagaRunner" }
 
-    /// Resumes every unfinished saga, then keeps driving until shutdown.
+    /// Drives sagas until shutdown, then stops them where they are (bounded), for the next start.
+    /// Unfinished sagas are resumed by `resumeAll`, before the service takes requests.
     func run() async throws {
-        try await resumeAll()
         try? await gracefulShutdown()
         stop()
+        // Let the cancelled drives finish the write they may be in, before the clients close.
+        let deadline = ContinuousClock.now + .milliseconds(500)
+        while ContinuousClock.now < deadline, !state.withLock({ $0.running.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     /// Drives every saga in the table. One asking concert for a hold when the last process
-    /// stopped is abandoned: its caller was never told it succeeded.
+    /// stopped is abandoned: its caller was never told it succeeded. Call it before the RPC
+    /// server starts, so that no saga of a new request is mistaken for an old one.
     func resumeAll() async throws {
         let sagas = try await database.sagas()
         if !sagas.isEmpty { logger.notice("resuming unfinished sagas", metadata: ["saga.count": .stringConvertible(sagas.count)]) }
         for saga in sagas {
             if saga.kind == .reserve { try await database.abandonHold(id: saga.reservationId, now: clock.now()) }
-            _ = drive(saga.reservationId)
+            drive(saga.reservationId)
         }
     }
 
     /// Cancels every drive; their sagas stay in the table for the next start.
     func stop() {
-        let tasks = stopped.withLock { stopped in
-            stopped = true
-            return running.withLock { Array($0.values) }
+        let (tasks, waiters) = state.withLock { state in
+            state.stopped = true
+            let waiters = state.watches.values.flatMap { watch -> [FirstAnswer] in
+                if case .waiting(let answers) = watch { answers } else { [] }
+            }
+            return (Array(state.running.values), waiters)
         }
         for task in tasks { task.cancel() }
+        for waiter in waiters { waiter.give(.interrupted) }
     }
 
-    /// The task driving the reservation's saga: the running one, or a new one.
-    @discardableResult
-    func drive(_ id: Int64) -> Task<SagaEnd, Never> {
-        if stopped.withLock({ $0 }) { return Task { .interrupted } }
-        return running.withLock { running in
-            if let task = running[id] { return task }
-            let task = Task { await self.driveToEnd(id) }
-            running[id] = task
-            return task
+    /// Makes sure a task drives the reservation's saga (if it has one).
+    func drive(_ id: Int64) {
+        state.withLock { state in
+            guard !state.stopped, state.running[id] == nil else { return }
+            state.running[id] = Task { await self.driveToEnd(id) }
         }
     }
 
-    /// Waits for the reservation's saga to end, or `limit`, whichever comes first; nil at the limit
-    /// (the saga goes on regardless). A saga that another step started meanwhile is waited for too.
-    func awaitEnd(_ id: Int64, within limit: Duration) async -> SagaEnd? {
-        let deadline = ContinuousClock.now + limit
-        while true {
-            let end = await Self.value(of: drive(id), until: deadline)
-            guard end == .finished, ContinuousClock.now < deadline, (try? await database.saga(of: id)) != nil else { return end }
-        }
+    /// Registers interest in a saga run before it is started, so its end is never missed.
+    func watch(_ runId: String) {
+        state.withLock { $0.watches[runId] = .waiting([]) }
     }
 
-    /// The task's value, or nil at the deadline. Awaiting a task's value ignores cancellation, so
-    /// the two are raced through a continuation rather than a task group, which would wait for both.
-    private static func value(of task: Task<SagaEnd, Never>, until deadline: ContinuousClock.Instant) async -> SagaEnd? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<SagaEnd?, Never>) in
+    func unwatch(_ runId: String) {
+        _ = state.withLock { $0.watches.removeValue(forKey: runId) }
+    }
+
+    /// Drives the reservation's saga and waits for the watched run to end, or `limit`, whichever
+    /// comes first; nil at the limit (the saga goes on regardless).
+    func awaitEnd(_ id: Int64, run runId: String, within limit: Duration) async -> SagaEnd? {
+        drive(id)
+        return await withCheckedContinuation { (continuation: CheckedContinuation<SagaEnd?, Never>) in
             let answer = FirstAnswer(continuation)
-            let timer = Task {
-                try? await Task.sleep(until: deadline)
-                answer.give(nil)
+            let ended: SagaEnd?? = state.withLock { state in
+                if state.stopped { return .some(.interrupted) }
+                switch state.watches[runId] {
+                case .ended(let end): return .some(end)
+                case .waiting(let answers):
+                    state.watches[runId] = .waiting(answers + [answer])
+                    return .none
+                case nil:
+                    return .some(nil)
+                }
             }
-            Task {
-                let end = await task.value
-                timer.cancel()
-                answer.give(end)
+            if let ended {
+                answer.give(ended)
+                return
             }
+            answer.expire(after: limit)
         }
     }
 
     // MARK: Driving
 
-    private func driveToEnd(_ id: Int64) async -> SagaEnd {
+    private func driveToEnd(_ id: Int64) async {
         var logger = self.logger
         logger[metadataKey: "saga.id"] = .stringConvertible(id)
-        let end = await steps(id, logger: logger)
-        _ = running.withLock { $0.removeValue(forKey: id) }
-        // A drive asked for while this one was ending would have been handed this task; look again.
-        if end == .finished, !stopped.withLock({ $0 }), (try? await database.saga(of: id)) != nil { _ = drive(id) }
-        return end
+        await steps(id, logger: logger)
+        let again = state.withLock { state in
+            state.running[id] = nil
+            return !state.stopped
+        }
+        // A saga started while this drive was ending found it still running: drive that one too.
+        if again, (try? await database.saga(of: id)) != nil { drive(id) }
     }
 
-    private func steps(_ id: Int64, logger: Logger) async -> SagaEnd {
+    /// Tells whoever watches the run how it ended.
+    private func ended(_ runId: String, _ end: SagaEnd) {
+        let waiters = state.withLock { state -> [FirstAnswer] in
+            guard case .waiting(let answers) = state.watches[runId] else { return [] }
+            state.watches[runId] = .ended(end)
+            return answers
+        }
+        for waiter in waiters { waiter.give(end) }
+    }
+
+    private func steps(_ id: Int64, logger: Logger) async {
         var delay = backoff.lowerBound
+        var current: String?
+        func end(_ end: SagaEnd) { if let current { ended(current, end) } }
         while !Task.isCancelled {
             do {
                 guard let saga = try await database.saga(of: id), let record = try await database.reservation(id: id) else {
-                    return .finished
+                    return end(.finished)
                 }
-                if interruption?(id, saga.step, .beforeSend) == true { return .interrupted }
+                if current != saga.runId {
+                    end(.finished)
+                    current = saga.runId
+                }
+                if interruption?(id, saga.step, .beforeSend) == true { return end(.interrupted) }
                 switch try await perform(saga, record, logger: logger) {
                 case .next:
                     delay = backoff.lowerBound
-                case .end(let end):
-                    return end
+                case .end(let result):
+                    return end(result)
                 case .interrupted:
-                    return .interrupted
+                    return end(.interrupted)
                 }
             } catch is CancellationError {
-                return .interrupted
+                return end(.interrupted)
             } catch {
                 // No answer, or a local failure: the step is sent again after a pause.
                 logger.notice("saga step will be retried", metadata: ["saga.error": .string("\(error)"),
@@ -163,12 +206,12 @@ final class SagaRunner: Service, CustomStringConvertible {
                 do {
                     try await Task.sleep(for: jittered(delay))
                 } catch {
-                    return .interrupted
+                    return end(.interrupted)
                 }
                 delay = min(delay * 2, backoff.upperBound)
             }
         }
-        return .interrupted
+        end(.interrupted)
     }
 
     private enum StepResult {
@@ -241,12 +284,15 @@ final class SagaRunner: Service, CustomStringConvertible {
         case .void:
             let outcome = try await call(PaymentAPI.void, Refund(reservationId: key))
             if isInterrupted(id, step) { return .interrupted }
-            let note = switch outcome {
-            case .success(let receipt): receipt.refunded ? "payment of \(receipt.amount) refunded" : "no payment; debits barred"
-            case .failure(let refusal): "void refused (\(refusal.code)); nothing to give back"
+            switch outcome {
+            case .success(let receipt):
+                let note = receipt.refunded ? "payment of \(receipt.amount) refunded" : "no payment; debits barred"
+                try await database.advance(id, from: .void, to: .release, note: note, now: now())
+            case .failure(let refusal):
+                // Money may be held for a canceled reservation: never move on; retry, loudly, until it is settled.
+                logger.error("void refused; will retry", metadata: ["saga.refusal": .string(refusal.description)])
+                throw refusal
             }
-            if case .failure(let refusal) = outcome { logger.error("void refused", metadata: ["saga.refusal": .string(refusal.description)]) }
-            try await database.advance(id, from: .void, to: .release, note: note, now: now())
 
         case .release:
             let outcome = try await call(ConcertAPI.release, SeatClaim(seatId: record.concertSeatId, reservationId: key))
@@ -284,12 +330,22 @@ final class SagaRunner: Service, CustomStringConvertible {
     }
 }
 
-/// Resumes a continuation with whichever answer comes first, once.
+/// Resumes a continuation with whichever answer comes first, once: the saga's end, or nil at a deadline.
 private final class FirstAnswer: Sendable {
     private let continuation: Mutex<CheckedContinuation<SagaEnd?, Never>?>
+    private let timer = Mutex<Task<Void, Never>?>(nil)
 
     init(_ continuation: CheckedContinuation<SagaEnd?, Never>) {
         self.continuation = Mutex(continuation)
+    }
+
+    /// Answers nil after `limit` unless answered before.
+    func expire(after limit: Duration) {
+        let task = Task { [weak self] in
+            try? await Task.sleep(for: limit)
+            self?.give(nil)
+        }
+        timer.withLock { $0 = task }
     }
 
     func give(_ end: SagaEnd?) {
@@ -297,6 +353,8 @@ private final class FirstAnswer: Sendable {
             defer { current = nil }
             return current
         }
-        waiting?.resume(returning: end)
+        guard let waiting else { return }
+        timer.withLock { $0 }?.cancel()
+        waiting.resume(returning: end)
     }
 }

@@ -31,8 +31,9 @@ package enum ConcertAPI {
     /// confirmed. Refuses `not_found`, `seat_unavailable`.
     package static let confirm = RPCMethod<SeatClaim, SeatDetail>("concert.confirm", idempotent: true)
     /// Makes a seat available again if this reservation holds it or bought it (a canceled, refunded
-    /// reservation). A seat this reservation does not own is answered as it is, unchanged.
-    /// Refuses `not_found`.
+    /// reservation). A seat this reservation does not own is answered as it is, unchanged. Either
+    /// way the reservation is done: a later `hold` for it is refused `seat_unavailable`, so a late
+    /// copy of an abandoned hold request cannot take a seat for nobody. Refuses `not_found`.
     package static let release = RPCMethod<SeatClaim, SeatDetail>("concert.release", idempotent: true)
     /// Creates a concert with its schedules and their seats, numbered 1…seatCount (the admin API).
     /// Refuses `invalid_request`. With a `requestId`, calling again answers the concert the first

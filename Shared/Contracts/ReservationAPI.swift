@@ -103,15 +103,13 @@ package struct ReservationRef: Codable, Sendable, Equatable {
     }
 }
 
-/// `reservation.list`: `limit` 1…1000 (default all up to 1000); `before` pages on to older ids.
+/// `reservation.list`: the newest `limit` (1…1000, default 1000).
 package struct ReservationQuery: Codable, Sendable, Equatable {
     package let userId: Int64
     package let limit: Int?
-    package let before: Int64?
-    package init(userId: Int64, limit: Int? = nil, before: Int64? = nil) {
+    package init(userId: Int64, limit: Int? = nil) {
         self.userId = userId
         self.limit = limit
-        self.before = before
     }
 }
 

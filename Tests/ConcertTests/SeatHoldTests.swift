@@ -261,4 +261,20 @@ struct SeatHoldTests {
         #expect(try fixture.stored(schedule.id).remainTicket == 5)
         try await fixture.expectCountsTrue()
     }
+
+    @Test("a reservation that released its seat can never hold one again, so a late copy of its hold request takes nothing")
+    func releasedReservationCannotHoldAgain() async throws {
+        let fixture = try ConcertFixture()
+        let (_, seats) = try await fixture.schedule()
+        // Released before its (slow) hold request arrived: the release changes no seat, yet ends the reservation.
+        _ = try await fixture.release(seats[0].id, for: "abandoned")
+        await expectRefusal(ConcertAPI.Code.seatUnavailable) { try await fixture.hold(seats[0].id, for: "abandoned") }
+        #expect(try await fixture.status(seats[0].id) == .available)
+        // Held, released, then held again: refused too.
+        _ = try await fixture.hold(seats[1].id, for: "r1")
+        _ = try await fixture.release(seats[1].id, for: "r1")
+        await expectRefusal(ConcertAPI.Code.seatUnavailable) { try await fixture.hold(seats[1].id, for: "r1") }
+        _ = try await fixture.hold(seats[1].id, for: "r2")
+        try await fixture.expectCountsTrue()
+    }
 }

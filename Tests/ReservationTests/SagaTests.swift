@@ -19,6 +19,8 @@ struct SagaTests {
             let seat = try #require(try await world.seats(price: 70_000).first)
             let held = try await world.reserve(user, seat)
             #expect(held.status == .reserving && held.seatId == seat && held.price == 70_000 && held.seatNumber == 1)
+            // Ids are random below 2^53, so a restored backup never hands out an id peers already know.
+            #expect((1..<(1 << 53)).contains(held.id))
             #expect(abs(held.expiresAt.timeIntervalSince(world.clock.now()) - 300) < 0.01)
             #expect(try await world.seat(seat).status == .reserving)
             #expect(try await world.list(user).map(\.id) == [held.id])
@@ -266,6 +268,33 @@ struct SagaTests {
             #expect(await refusal { try await world.pay(user, held.id, key: "k") } == ReservationAPI.Code.expired)
             #expect(try await world.seat(seat).reservationId == "rival-\(rival)")
             _ = try await world.catalog.release(SeatClaim(seatId: seat, reservationId: "rival-\(rival)"))
+            try await world.expectInvariants()
+        }
+    }
+}
+
+extension SagaTests {
+    @Test("payments and cancels of one reservation at once: each request answered for its own saga, none left stuck")
+    func concurrentPayAndCancel() async throws {
+        try await withWorld { world in
+            let user = try await world.user(balance: 1000)
+            let seats = try await world.seats(30, price: 50_000)
+            for (round, seat) in seats.enumerated() {
+                let held = try await world.reserve(user, seat)
+                // Two payments that will be refused for want of money, and a cancel, all at once.
+                async let first = refusal { try await world.pay(user, held.id, key: "a-\(round)") }
+                async let second = refusal { try await world.pay(user, held.id, key: "b-\(round)") }
+                async let cancel = refusal { try await world.cancel(user, held.id) }
+                let answers = await [first, second, cancel]
+                let allowed: Set<String?> = [nil, ReservationAPI.Code.insufficientBalance, ReservationAPI.Code.inProgress,
+                                             ReservationAPI.Code.notPayable, ReservationAPI.Code.notCancelable]
+                #expect(answers.allSatisfy { allowed.contains($0) }, "round \(round): \(answers)")
+                if answers[2] != nil { _ = try await world.cancel(user, held.id) }
+                #expect(try await world.settle(timeout: .seconds(5)), "round \(round): a saga was left undriven")
+                #expect(try await world.get(user, held.id).status == .canceled)
+                #expect(try await world.seat(seat).status == .available)
+            }
+            #expect(try await world.balance(user) == 1000)
             try await world.expectInvariants()
         }
     }
