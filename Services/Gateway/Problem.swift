@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Messaging
+import NIOCore
 
 /// An RFC 9457 problem answer: `application/problem+json` with a stable machine `code` (CONTRACT §3).
 struct Problem: HTTPResponseError {
@@ -26,6 +27,44 @@ struct Problem: HTTPResponseError {
         return Response(status: status, headers: [.contentType: "application/problem+json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
+
+    // MARK: The contract's problems
+
+    static func invalidRequest(_ detail: String) -> Problem { Problem(.badRequest, code: "invalid_request", detail: detail) }
+    static func notFound(_ detail: String) -> Problem { Problem(.notFound, code: "not_found", detail: detail) }
+    static let unauthorized = Problem(.unauthorized, code: "unauthorized", detail: "a valid API key is required: Authorization: Bearer <apiKey>")
+    static let payloadTooLarge = Problem(.contentTooLarge, code: "payload_too_large",
+                                         detail: "the body is larger than \(RequestLimits.maxBodyBytes / 1024) KiB")
+    static func unavailable(_ detail: String) -> Problem { Problem(.serviceUnavailable, code: "service_unavailable", detail: detail) }
+
+    /// The HTTP status of each code a service refuses with; a code not listed is not one a client
+    /// can act on, and is answered as the service being unavailable.
+    static let statusOfCode: [String: HTTPResponse.Status] = [
+        "invalid_request": .badRequest, "bad_request": .badRequest, "invalid_amount": .badRequest,
+        "unauthorized": .unauthorized,
+        "queue_token_required": .forbidden, "queue_token_inactive": .forbidden,
+        "not_found": .notFound,
+        "insufficient_balance": HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"),
+        "seat_unavailable": .conflict, "schedule_closed": .conflict, "hold_limit": .conflict,
+        "reservation_not_cancelable": .conflict, "reservation_expired": .conflict, "reservation_not_payable": .conflict,
+        "request_in_progress": .conflict,
+        "idempotency_key_reused": .unprocessableContent,
+        "service_unavailable": .serviceUnavailable,
+    ]
+
+    /// The problem a service's refusal becomes.
+    init(_ refusal: RemoteError) {
+        guard let status = Self.statusOfCode[refusal.code], refusal.code != "bad_request" else {
+            if refusal.code == "bad_request" {
+                self = .invalidRequest(refusal.message)
+            } else {
+                // busy, shutting_down, internal: the outcome is unknown, so the client retries.
+                self = .unavailable("the service could not answer (\(refusal.code)); try again")
+            }
+            return
+        }
+        self.init(status, code: refusal.code, detail: refusal.message)
+    }
 }
 
 /// A JSON answer encoded with the project's one encoder.
@@ -33,9 +72,58 @@ struct JSONBody<Value: Encodable> {
     let value: Value
     init(_ value: Value) { self.value = value }
 
-    func response(status: HTTPResponse.Status) throws -> Response {
+    func response(status: HTTPResponse.Status, headers: HTTPFields = [:]) throws -> Response {
         let data = try WireCodec.encoder.encode(value)
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Turns every error a route throws into a problem answer, so nothing a client sends reaches a
+/// 5xx other than 503, and unknown paths and methods get the contract's 404 and 405.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteTable
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let problem as Problem {
+            return try problem.response(from: request, context: context)
+        } catch let refusal as RemoteError {
+            return try Problem(refusal).response(from: request, context: context)
+        } catch is MessagingError {
+            return try Problem.unavailable("a service did not answer in time; try again").response(from: request, context: context)
+        } catch let error as HTTPError where error.status == .notFound {
+            let path = request.uri.path
+            if routes.knowsPath(path) {
+                return try Problem(.methodNotAllowed, code: "method_not_allowed",
+                                   detail: "\(request.method) is not allowed on \(path)").response(from: request, context: context)
+            }
+            return try Problem.notFound("no such path: \(path.prefix(200))").response(from: request, context: context)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            return try Problem.payloadTooLarge.response(from: request, context: context)
+        } catch let error as any HTTPResponseError where (400..<500).contains(error.status.code) {
+            return try Problem(error.status, code: "invalid_request", detail: "\(error)").response(from: request, context: context)
+        } catch {
+            context.logger.error("request failed", metadata: ["http.error": .string("\(error)")])
+            return try Problem.unavailable("the request could not be completed; try again").response(from: request, context: context)
+        }
+    }
+}
+
+/// The paths the gateway serves, so an unknown method on a known path is 405 rather than 404.
+struct RouteTable: Sendable {
+    let patterns: [[String]]
+
+    init(_ paths: [String]) {
+        patterns = paths.map { $0.split(separator: "/").map(String.init) }
+    }
+
+    func knowsPath(_ path: String) -> Bool {
+        let parts = path.split(separator: "/").map(String.init)
+        return patterns.contains { pattern in
+            pattern.count == parts.count && zip(pattern, parts).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+        }
     }
 }

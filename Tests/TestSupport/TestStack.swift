@@ -80,9 +80,25 @@ package final class TestStack: @unchecked Sendable {
 
     /// A GET against the gateway: status and body.
     package func get(_ path: String, timeout: Duration = .seconds(5)) async throws -> (status: Int, body: String) {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: baseURL + path), timeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
-        let body = try await response.body.collect(upTo: 1 << 22)
-        return (Int(response.status.code), String(buffer: body))
+        let answer = try await send("GET", path, timeout: timeout)
+        return (answer.status, answer.body)
+    }
+
+    /// Any request against the gateway, with headers and a body; answers status, headers and body.
+    package func send(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil,
+                      timeout: Duration = .seconds(5)) async throws -> HTTPAnswer {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = .init(rawValue: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
+        let bytes = try await response.body.collect(upTo: 1 << 22)
+        var fields: [String: String] = [:]
+        for header in response.headers { fields[header.name.lowercased()] = header.value }
+        return HTTPAnswer(status: Int(response.status.code), headers: fields, body: String(buffer: bytes))
     }
 
     /// Runs one of the executables to completion (a probe) with this stack's environment.
@@ -109,4 +125,18 @@ package func withStack<T>(
         // Keep the folder (and its logs) of a failed run for a look afterwards.
         throw error
     }
+}
+
+/// A gateway's answer: status, headers (lowercased names) and body.
+package struct HTTPAnswer: Sendable {
+    package let status: Int
+    package let headers: [String: String]
+    package let body: String
+
+    /// The body as JSON.
+    package var json: Any? { try? JSONSerialization.jsonObject(with: Data(body.utf8)) }
+    /// A field of a JSON object body.
+    package subscript(_ key: String) -> Any? { (json as? [String: Any])?[key] }
+    /// The problem `code` of an error answer.
+    package var code: String? { self["code"] as? String }
 }

@@ -1,0 +1,29 @@
+import Contracts
+import Hummingbird
+import Messaging
+
+/// The waiting room: take a place, ask where it stands, leave the line.
+struct QueueController {
+    let backend: Backend
+    let auth: Authenticator
+
+    func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
+        routes.post("api/v1/queue/tokens") { request, _ in
+            let caller = try await auth.caller(of: request)
+            let issued = try await backend.call(.queue, QueueAPI.issue, IssueToken(userId: caller.userId))
+            return try JSONBody(issued.view).response(status: issued.created ? .created : .ok)
+        }
+        routes.get("api/v1/queue/tokens/current") { request, _ in
+            let caller = try await auth.caller(of: request)
+            let token = try QueueGate.token(of: request)
+            let view = try await backend.call(.queue, QueueAPI.status, TokenQuery(userId: caller.userId, token: token))
+            return try JSONBody(view).response(status: .ok)
+        }
+        routes.delete("api/v1/queue/tokens/current") { request, _ in
+            let caller = try await auth.caller(of: request)
+            let token = try QueueGate.token(of: request)
+            _ = try await backend.call(.queue, QueueAPI.expire, ExpireToken(userId: caller.userId, token: token))
+            return Response(status: .noContent)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Contracts
+import Hummingbird
+import Messaging
+
+/// Holding a seat, the caller's reservations, canceling, and paying.
+struct ReservationsController {
+    let backend: Backend
+    let auth: Authenticator
+    let gate: QueueGate
+
+    struct NewReservation: Decodable { let seatId: Int64 }
+
+    func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
+        routes.post("api/v1/reservations") { request, _ in
+            let caller = try await auth.caller(of: request)
+            try await gate.admit(request, user: caller)
+            let body = try await request.decodeJSON(NewReservation.self)
+            guard RequestLimits.ids.contains(body.seatId) else { throw Problem.invalidRequest("seatId must be a positive whole number") }
+            let outcome = try await backend.call(.reservation, ReservationAPI.reserve, Reserve(userId: caller.userId, seatId: body.seatId))
+            return try JSONBody(outcome.reservation).response(status: outcome.created ? .created : .ok)
+        }
+        routes.get("api/v1/reservations") { request, _ in
+            let caller = try await auth.caller(of: request)
+            return try JSONBody(try await backend.call(.reservation, ReservationAPI.list, ReservationQuery(userId: caller.userId))).response(status: .ok)
+        }
+        routes.get("api/v1/reservations/:reservationId") { request, context in
+            let caller = try await auth.caller(of: request)
+            let ref = ReservationRef(userId: caller.userId, reservationId: try context.id("reservationId"))
+            return try JSONBody(try await backend.call(.reservation, ReservationAPI.get, ref)).response(status: .ok)
+        }
+        routes.delete("api/v1/reservations/:reservationId") { request, context in
+            let caller = try await auth.caller(of: request)
+            let ref = ReservationRef(userId: caller.userId, reservationId: try context.id("reservationId"))
+            return try JSONBody(try await backend.call(.reservation, ReservationAPI.cancel, ref)).response(status: .ok)
+        }
+        // No queue token: holding the seat is the proof of admission (CONTRACT §3).
+        routes.post("api/v1/reservations/:reservationId/payment") { request, context in
+            let caller = try await auth.caller(of: request)
+            let key = try request.idempotencyKey()
+            let pay = Pay(userId: caller.userId, reservationId: try context.id("reservationId"), idempotencyKey: key)
+            return try JSONBody(try await backend.call(.reservation, ReservationAPI.pay, pay)).response(status: .created)
+        }
+    }
+}

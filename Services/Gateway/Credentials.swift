@@ -1,0 +1,93 @@
+import Contracts
+import Foundation
+import Hummingbird
+import Messaging
+import ServiceKit
+import Synchronization
+
+/// Calls to the services with the gateway's deadline: a service that is down or slow becomes a
+/// 503 within 3 seconds (CONTRACT §3), never a hang. Refusals pass through as `RemoteError`, which
+/// `ProblemMiddleware` turns into the contract's problem answers.
+struct Backend: Sendable {
+    let peers: PeerClients
+    /// Under 3 s, and above the 2.5 s a payment's saga may take before answering "unknown".
+    static let deadline = Duration.milliseconds(2800)
+
+    func call<Request, Response>(_ service: ServiceName, _ method: RPCMethod<Request, Response>, _ request: Request) async throws -> Response {
+        try await peers[service].call(method, request, timeout: Self.deadline)
+    }
+}
+
+/// Who the caller is: `Authorization: Bearer <apiKey>`, resolved by the payment service and
+/// remembered for a couple of seconds so a busy client costs one lookup, not one per request.
+final class Authenticator: Sendable {
+    private let backend: Backend
+    private let remembered = Mutex<[String: (user: AuthenticatedUser, until: ContinuousClock.Instant)]>([:])
+    static let memory = Duration.seconds(2)
+    static let mostRemembered = 100_000
+
+    init(backend: Backend) {
+        self.backend = backend
+    }
+
+    /// The caller, or 401 `unauthorized`.
+    func caller(of request: Request) async throws -> AuthenticatedUser {
+        guard let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer "),
+              case let key = String(authorization.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces),
+              !key.isEmpty, key.utf8.count <= 256
+        else { throw Problem.unauthorized }
+        let now = ContinuousClock.now
+        if let known = remembered.withLock({ $0[key] }), known.until > now { return known.user }
+        do {
+            let user = try await backend.call(.payment, PaymentAPI.authenticate, Authenticate(apiKey: key))
+            remembered.withLock { cache in
+                if cache.count >= Self.mostRemembered { cache.removeAll(keepingCapacity: true) }
+                cache[key] = (user, now + Self.memory)
+            }
+            return user
+        } catch let refusal as RemoteError where refusal.code == "unauthorized" {
+            throw Problem.unauthorized
+        }
+    }
+}
+
+/// The waiting room's gate for the endpoints marked gated: `X-Queue-Token` must be the caller's
+/// own active token. The queue's answer is remembered for at most a second, so a revoked token
+/// stops working within a second, and a gateway that has just started asks the queue first.
+final class QueueGate: Sendable {
+    private let backend: Backend
+    private let remembered = Mutex<[String: (userId: Int64, until: ContinuousClock.Instant)]>([:])
+    static let memory = Duration.seconds(1)
+
+    init(backend: Backend) {
+        self.backend = backend
+    }
+
+    /// The caller's token from the request, or 403 `queue_token_required`.
+    static func token(of request: Request) throws -> String {
+        guard let token = request.header("X-Queue-Token"), !token.isEmpty else {
+            throw Problem(.forbidden, code: "queue_token_required", detail: "this endpoint needs your waiting-room token in X-Queue-Token")
+        }
+        return token
+    }
+
+    /// Passes when the token is the caller's and active; else 403.
+    func admit(_ request: Request, user: AuthenticatedUser) async throws {
+        let token = try Self.token(of: request)
+        let now = ContinuousClock.now
+        if let known = remembered.withLock({ $0[token] }), known.userId == user.userId, known.until > now { return }
+        let inactive = Problem(.forbidden, code: "queue_token_inactive", detail: "your waiting-room token is not active (still waiting, expired, or not yours)")
+        guard token.utf8.count <= 512 else { throw inactive }
+        let validity: TokenValidity
+        do {
+            validity = try await backend.call(.queue, QueueAPI.validate, TokenQuery(userId: user.userId, token: token))
+        } catch let refusal as RemoteError where refusal.code == "queue_token_inactive" || refusal.code == "invalid_request" {
+            throw inactive
+        }
+        guard validity.active else { throw inactive }
+        remembered.withLock { cache in
+            if cache.count >= Authenticator.mostRemembered { cache.removeAll(keepingCapacity: true) }
+            cache[token] = (user.userId, now + Self.memory)
+        }
+    }
+}

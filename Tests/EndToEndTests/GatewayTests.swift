@@ -1,0 +1,160 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// A client of the HTTP API: one user's key and waiting-room token.
+struct Fan {
+    let stack: TestStack
+    let id: Int
+    let apiKey: String
+    var token: String?
+
+    /// Signs up a new user.
+    static func signUp(_ stack: TestStack, name: String = "fan") async throws -> Fan {
+        let answer = try await stack.send("POST", "/api/v1/users", body: #"{"name": "\#(name)"}"#)
+        try #require(answer.status == 201, "sign-up: \(answer.status) \(answer.body)")
+        return Fan(stack: stack, id: try #require(answer["id"] as? Int), apiKey: try #require(answer["apiKey"] as? String))
+    }
+
+    var headers: [String: String] {
+        var headers = ["Authorization": "Bearer \(apiKey)"]
+        if let token { headers["X-Queue-Token"] = token }
+        return headers
+    }
+
+    func send(_ method: String, _ path: String, body: String? = nil, key: String? = nil) async throws -> HTTPAnswer {
+        var headers = self.headers
+        if let key { headers["Idempotency-Key"] = key }
+        return try await stack.send(method, path, headers: headers, body: body)
+    }
+
+    /// Takes a place in the waiting room and waits until it is let in.
+    mutating func enter() async throws {
+        let issued = try await send("POST", "/api/v1/queue/tokens")
+        try #require([200, 201].contains(issued.status), "\(issued.body)")
+        token = try #require(issued["token"] as? String)
+        let fan = self
+        let active = try await eventually(timeout: .seconds(10), interval: .milliseconds(100)) {
+            try await fan.send("GET", "/api/v1/queue/tokens/current")["status"] as? String == "active"
+        }
+        try #require(active, "never admitted")
+    }
+}
+
+@Suite("The HTTP API over the real stack", .serialized, .timeLimit(.minutes(3)))
+struct GatewayTests {
+    static let environment = ["QUEUE_ADMIT_PER_SECOND": "1000", "HOLD_SECONDS": "60"]
+
+    @Test("a whole booking: sign up, wait, dates, seats, hold, top up, pay; the seat sold, the token expired, replays answered")
+    func journey() async throws {
+        try await withStack(extra: Self.environment) { stack in
+            try #require(await stack.waitUntilReady(), "\(stack.logs)")
+            var fan = try await Fan.signUp(stack, name: "  김민지  ")
+            #expect(try await fan.send("GET", "/api/v1/users/me")["name"] as? String == "김민지")
+            try await fan.enter()
+
+            let concerts = try await stack.send("GET", "/api/v1/concerts")
+            let concertId = try #require((concerts.json as? [[String: Any]])?.first?["id"] as? Int)
+            let schedules = try await fan.send("GET", "/api/v1/concerts/\(concertId)/schedules")
+            let scheduleId = try #require((schedules.json as? [[String: Any]])?.first?["id"] as? Int, "\(schedules.body)")
+            let seats = try await fan.send("GET", "/api/v1/schedules/\(scheduleId)/seats")
+            let etag = try #require(seats.headers["etag"])
+            let seatList = try #require(seats["seats"] as? [[String: Any]])
+            let free = seatList.filter { $0["status"] as? String == "available" }.compactMap { $0["id"] as? Int }
+            try #require(free.count >= 2)
+            var unchanged = fan.headers
+            unchanged["If-None-Match"] = etag
+            #expect(try await stack.send("GET", "/api/v1/schedules/\(scheduleId)/seats", headers: unchanged).status == 304)
+
+            let first = try await fan.send("POST", "/api/v1/reservations", body: #"{"seatId": \#(free[0])}"#)
+            #expect(first.status == 201 && first["status"] as? String == "reserving", "\(first.body)")
+            let second = try await fan.send("POST", "/api/v1/reservations", body: #"{"seatId": \#(free[1])}"#)
+            let (firstId, secondId) = (try #require(first["id"] as? Int), try #require(second["id"] as? Int))
+            let price = try #require(first["price"] as? Int)
+
+            let charged = try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": \#(price * 2)}"#, key: "top-up")
+            #expect(charged.status == 200 && charged["balance"] as? Int == price * 2, "\(charged.body)")
+            let paid = try await fan.send("POST", "/api/v1/reservations/\(firstId)/payment", key: "pay-first")
+            #expect(paid.status == 201 && paid["reservationId"] as? Int == firstId && paid["balance"] as? Int == price, "\(paid.body)")
+            #expect(try await fan.send("GET", "/api/v1/reservations/\(firstId)")["status"] as? String == "reserved")
+            #expect(await eventually(timeout: .seconds(1)) {
+                (try? await fan.send("GET", "/api/v1/queue/tokens/current"))?["status"] as? String == "expired"
+            })
+            // The seat map shows it sold (to someone with a live token).
+            var viewer = try await Fan.signUp(stack, name: "viewer")
+            try await viewer.enter()
+            let after = try await viewer.send("GET", "/api/v1/schedules/\(scheduleId)/seats")
+            #expect((after["seats"] as? [[String: Any]])?.first { $0["id"] as? Int == free[0] }?["status"] as? String == "sold")
+            #expect(after.headers["etag"] != etag)
+
+            // The second hold is paid without a token; a replay answers the same; a reused key is 422.
+            fan.token = nil
+            let paidSecond = try await fan.send("POST", "/api/v1/reservations/\(secondId)/payment", key: "pay-second")
+            #expect(paidSecond.status == 201, "\(paidSecond.body)")
+            let replay = try await fan.send("POST", "/api/v1/reservations/\(firstId)/payment", key: "pay-first")
+            #expect(replay.status == 201 && replay.body == paid.body)
+            #expect(try await fan.send("POST", "/api/v1/reservations/\(secondId)/payment", key: "pay-first").status == 422)
+            let ledger = try await fan.send("GET", "/api/v1/wallet/transactions")
+            #expect((ledger.json as? [[String: Any]])?.map { $0["kind"] as? String } == ["payment", "payment", "charge"])
+            #expect((ledger.json as? [[String: Any]])?.compactMap { $0["reservationId"] as? Int } == [secondId, firstId])
+            #expect(try await fan.send("GET", "/api/v1/wallet")["balance"] as? Int == 0)
+            let mine = try await fan.send("GET", "/api/v1/reservations")
+            #expect(Set((mine.json as? [[String: Any]])?.compactMap { $0["id"] as? Int } ?? []) == [firstId, secondId])
+
+            await stack.stopAll()
+            let violations = try StorageInvariants(dataDirectory: try #require(stack.environment["DATA_DIR"])).violations()
+            #expect(violations.isEmpty, "\(violations)")
+        }
+    }
+
+    @Test("bad requests get problem answers in the contract's order, and nobody reads another's reservation")
+    func problems() async throws {
+        try await withStack(extra: Self.environment) { stack in
+            try #require(await stack.waitUntilReady(), "\(stack.logs)")
+            var alice = try await Fan.signUp(stack, name: "alice")
+            var bob = try await Fan.signUp(stack, name: "bob")
+
+            let anonymous = try await stack.send("GET", "/api/v1/wallet")
+            #expect(anonymous.status == 401 && anonymous.code == "unauthorized")
+            #expect(anonymous.headers["content-type"] == "application/problem+json")
+            #expect(try await stack.send("GET", "/api/v1/wallet", headers: ["Authorization": "Bearer nope"]).code == "unauthorized")
+            // The queue token is checked before the body: a bad body without a token is 403.
+            let tokenless = try await alice.send("POST", "/api/v1/reservations", body: "{not json")
+            #expect(tokenless.status == 403 && tokenless.code == "queue_token_required")
+            alice.token = "q1.forged"
+            #expect(try await alice.send("GET", "/api/v1/concerts/1/schedules").code == "queue_token_inactive")
+            try await alice.enter()
+            try await bob.enter()
+            var stolen = bob
+            stolen.token = alice.token
+            #expect(try await stolen.send("GET", "/api/v1/schedules/1/seats").code == "queue_token_inactive")
+
+            #expect(try await alice.send("POST", "/api/v1/reservations", body: "{not json").code == "invalid_request")
+            #expect(try await alice.send("POST", "/api/v1/reservations", body: #"{"seatId": "seven"}"#).code == "invalid_request")
+            #expect(try await alice.send("POST", "/api/v1/reservations", body: #"{"seatId": -3}"#).code == "invalid_request")
+            #expect(try await alice.send("POST", "/api/v1/reservations", body: #"{"seatId": 99999999}"#).code == "not_found")
+            let huge = try await alice.send("POST", "/api/v1/reservations", body: #"{"seatId": 1, "pad": "\#(String(repeating: "x", count: 70_000))"}"#)
+            #expect(huge.status == 413 && huge.code == "payload_too_large")
+            #expect(try await alice.send("GET", "/api/v1/reservations/abc").code == "invalid_request")
+            #expect(try await alice.send("GET", "/api/v1/nowhere").status == 404)
+            let wrongMethod = try await alice.send("PUT", "/api/v1/wallet")
+            #expect(wrongMethod.status == 405 && wrongMethod.code == "method_not_allowed")
+            #expect(try await alice.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 5}"#).code == "idempotency_key_required")
+            #expect(try await alice.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 1.5}"#, key: "k").code == "invalid_amount")
+            #expect(try await alice.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 0}"#, key: "k").code == "invalid_amount")
+            #expect(try await alice.send("POST", "/api/v1/users", body: #"{"name": "   "}"#).code == "invalid_request")
+            #expect(try await stack.send("POST", "/api/v1/admin/concerts", body: "{}").status == 404)
+
+            let held = try await alice.send("POST", "/api/v1/reservations", body: #"{"seatId": 1}"#)
+            let heldId = try #require(held["id"] as? Int, "\(held.body)")
+            #expect(try await bob.send("GET", "/api/v1/reservations/\(heldId)").status == 404)
+            #expect(try await bob.send("DELETE", "/api/v1/reservations/\(heldId)").status == 404)
+            #expect(try await bob.send("POST", "/api/v1/reservations/\(heldId)/payment", key: "k").status == 404)
+            #expect(try await bob.send("POST", "/api/v1/reservations", body: #"{"seatId": 1}"#).code == "seat_unavailable")
+            #expect(try await alice.send("POST", "/api/v1/reservations/\(heldId)/payment", key: "k").status == 402)
+            let canceled = try await alice.send("DELETE", "/api/v1/reservations/\(heldId)")
+            #expect(canceled.status == 200 && canceled["status"] as? String == "canceled")
+            #expect(try await alice.send("POST", "/api/v1/reservations/\(heldId)/payment", key: "k").code == "reservation_not_payable")
+        }
+    }
+}
