@@ -36,7 +36,7 @@ func buildApplication(configuration: StackConfiguration, logger: Logger) throws 
     router.add(middleware: ProblemMiddleware(routes: RouteTable(servedPaths)))
     let routes = RouteCollection(context: BasicRequestContext.self)
     UsersController(backend: backend, auth: auth).addRoutes(to: routes)
-    QueueController(backend: backend, auth: auth).addRoutes(to: routes)
+    QueueController(backend: backend, auth: auth, gate: gate).addRoutes(to: routes)
     CatalogController(backend: backend, auth: auth, gate: gate).addRoutes(to: routes)
     ReservationsController(backend: backend, auth: auth, gate: gate).addRoutes(to: routes)
     WalletController(backend: backend, auth: auth).addRoutes(to: routes)

@@ -71,6 +71,11 @@ final class QueueGate: Sendable {
         return token
     }
 
+    /// Forgets what it knew of a token this gateway has just seen expire (its owner left the line).
+    func forget(_ token: String) {
+        _ = remembered.withLock { $0.removeValue(forKey: token) }
+    }
+
     /// Passes when the token is the caller's and active; else 403.
     func admit(_ request: Request, user: AuthenticatedUser) async throws {
         let token = try Self.token(of: request)

@@ -157,4 +157,103 @@ struct GatewayTests {
             #expect(try await alice.send("POST", "/api/v1/reservations/\(heldId)/payment", key: "k").code == "reservation_not_payable")
         }
     }
+
+    @Test("the waiting room gates every gated endpoint: no token, a waiting token, someone else's, a forged one")
+    func waitingRoomGates() async throws {
+        try await withStack(extra: ["QUEUE_MAX_ACTIVE": "1", "QUEUE_ADMIT_PER_SECOND": "1000"]) { stack in
+            try #require(await stack.waitUntilReady(), "\(stack.logs)")
+            var first = try await Fan.signUp(stack, name: "first")
+            try await first.enter()
+            var waiting = try await Fan.signUp(stack, name: "second")
+            let issued = try await waiting.send("POST", "/api/v1/queue/tokens")
+            #expect(issued.status == 201 && issued["status"] as? String == "waiting" && issued["position"] as? Int == 1, "\(issued.body)")
+            waiting.token = issued["token"] as? String
+            let gated = [("GET", "/api/v1/concerts/1/schedules", nil), ("GET", "/api/v1/schedules/1/seats", nil),
+                         ("POST", "/api/v1/reservations", #"{"seatId": 1}"#)] as [(String, String, String?)]
+            let tokenOfFirst = first.token
+            for (method, path, body) in gated {
+                #expect(try await waiting.send(method, path, body: body).code == "queue_token_inactive", "\(method) \(path) while waiting")
+                var none = waiting
+                none.token = nil
+                #expect(try await none.send(method, path, body: body).code == "queue_token_required", "\(method) \(path) without a token")
+                var borrowed = waiting
+                borrowed.token = tokenOfFirst
+                #expect(try await borrowed.send(method, path, body: body).code == "queue_token_inactive", "\(method) \(path) with another's token")
+                var forged = first
+                forged.token = (tokenOfFirst ?? "").dropLast(3) + "AAA"
+                #expect(try await forged.send(method, path, body: body).code == "queue_token_inactive", "\(method) \(path) forged")
+                #expect(try await first.send(method, path, body: body).status < 300, "\(method) \(path) with the active token")
+            }
+            // The first leaves the line; its slot goes to the second, and its token stops working at once.
+            #expect(try await first.send("DELETE", "/api/v1/queue/tokens/current").status == 204)
+            #expect(try await first.send("GET", "/api/v1/concerts/1/schedules").code == "queue_token_inactive")
+            #expect(await eventually(timeout: .seconds(5), interval: .milliseconds(100)) {
+                (try? await waiting.send("GET", "/api/v1/queue/tokens/current"))?["status"] as? String == "active"
+            })
+            #expect(try await waiting.send("GET", "/api/v1/concerts/1/schedules").status == 200)
+        }
+    }
+
+    @Test("50 users race for one seat: one 201, forty-nine 409 seat_unavailable")
+    func fiftyRaceForOneSeat() async throws {
+        try await withStack(extra: Self.environment) { stack in
+            try #require(await stack.waitUntilReady(), "\(stack.logs)")
+            var fans: [Fan] = []
+            for index in 0..<50 {
+                var fan = try await Fan.signUp(stack, name: "fan \(index)")
+                try await fan.enter()
+                fans.append(fan)
+            }
+            let statuses = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for fan in fans {
+                    group.addTask {
+                        let answer = try await fan.send("POST", "/api/v1/reservations", body: #"{"seatId": 3}"#)
+                        return (answer.status, answer.code)
+                    }
+                }
+                return try await group.reduce(into: [(Int, String?)]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0.0 == 201 }.count == 1, "\(statuses)")
+            #expect(statuses.filter { $0.0 == 409 && $0.1 == "seat_unavailable" }.count == 49, "\(statuses)")
+        }
+    }
+
+    @Test("a hold lapses: the seat reads available at once, paying is 409 reservation_expired, nothing charged")
+    func holdLapses() async throws {
+        try await withStack(extra: ["QUEUE_ADMIT_PER_SECOND": "1000", "HOLD_SECONDS": "1"]) { stack in
+            try #require(await stack.waitUntilReady(), "\(stack.logs)")
+            var fan = try await Fan.signUp(stack)
+            try await fan.enter()
+            let held = try await fan.send("POST", "/api/v1/reservations", body: #"{"seatId": 5}"#)
+            let id = try #require(held["id"] as? Int, "\(held.body)")
+            _ = try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 1000000}"#, key: "k")
+            try await Task.sleep(for: .milliseconds(1100))
+            let seats = try await fan.send("GET", "/api/v1/schedules/1/seats")
+            #expect((seats["seats"] as? [[String: Any]])?.first { $0["id"] as? Int == 5 }?["status"] as? String == "available")
+            let paid = try await fan.send("POST", "/api/v1/reservations/\(id)/payment", key: "late")
+            #expect(paid.status == 409 && paid.code == "reservation_expired", "\(paid.body)")
+            #expect(try await fan.send("GET", "/api/v1/wallet")["balance"] as? Int == 1_000_000)
+            #expect(try await fan.send("GET", "/api/v1/reservations/\(id)")["status"] as? String == "canceled")
+        }
+    }
+
+    @Test("a backend killed: its endpoints answer 503 within 3 seconds, and serve again once it is back")
+    func backendDown() async throws {
+        try await withStack(extra: Self.environment) { stack in
+            try #require(await stack.waitUntilReady(), "\(stack.logs)")
+            var fan = try await Fan.signUp(stack)
+            try await fan.enter()
+            try #require(stack.process("reservation")).kill()
+            let start = ContinuousClock.now
+            let down = try await fan.send("GET", "/api/v1/reservations")
+            #expect(ContinuousClock.now - start < .seconds(3))
+            #expect(down.status == 503 && down.code == "service_unavailable", "\(down.body)")
+            // Endpoints that do not need it still work.
+            #expect(try await fan.send("GET", "/api/v1/wallet").status == 200)
+            try stack.start(["reservation"])
+            #expect(await eventually(timeout: .seconds(10), interval: .milliseconds(100)) {
+                (try? await fan.send("GET", "/api/v1/reservations"))?.status == 200
+            })
+        }
+    }
 }

@@ -6,6 +6,7 @@ import Messaging
 struct QueueController {
     let backend: Backend
     let auth: Authenticator
+    let gate: QueueGate
 
     func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
         routes.post("api/v1/queue/tokens") { request, _ in
@@ -23,6 +24,7 @@ struct QueueController {
             let caller = try await auth.caller(of: request)
             let token = try QueueGate.token(of: request)
             _ = try await backend.call(.queue, QueueAPI.expire, ExpireToken(userId: caller.userId, token: token))
+            gate.forget(token)
             return Response(status: .noContent)
         }
     }
