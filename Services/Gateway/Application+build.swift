@@ -1,5 +1,6 @@
 import Contracts
 import Hummingbird
+import Prometheus
 import Logging
 import ServiceKit
 import ServiceLifecycle
@@ -21,19 +22,23 @@ let servedPaths = [
     "api/v1/concerts", "api/v1/concerts/:concertId/schedules", "api/v1/schedules/:scheduleId/seats",
     "api/v1/reservations", "api/v1/reservations/:reservationId", "api/v1/reservations/:reservationId/payment",
     "api/v1/wallet", "api/v1/wallet/charges", "api/v1/wallet/transactions",
-    "api/v1/admin/concerts",
+    "api/v1/admin/concerts", "metrics",
 ]
 
 /// Builds the gateway; the entry point and the tests both call this.
-func buildApplication(configuration: StackConfiguration, logger: Logger) throws -> Gateway {
+/// `registry` is where `/metrics` reads from: the one `GatewayMetrics.bootstrap()` made.
+func buildApplication(configuration: StackConfiguration, logger: Logger, registry: PrometheusCollectorRegistry) throws -> Gateway {
     let peers = try PeerClients(ServiceName.allCases, configuration: configuration, logger: logger)
     let backend = Backend(peers: peers)
     let auth = Authenticator(backend: backend)
     let gate = QueueGate(backend: backend)
 
     let router = Router(context: BasicRequestContext.self)
-    // First, so that it also shapes the answers for unknown paths and methods.
+    // Metrics outermost, to see the final status; then problems, which also shape the answers
+    // for unknown paths and methods; then the route label the RPC counts carry.
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware(routes: RouteTable(servedPaths)))
+    router.add(middleware: RouteLabelMiddleware())
     let routes = RouteCollection(context: BasicRequestContext.self)
     UsersController(backend: backend, auth: auth).addRoutes(to: routes)
     QueueController(backend: backend, auth: auth, gate: gate).addRoutes(to: routes)
@@ -43,6 +48,7 @@ func buildApplication(configuration: StackConfiguration, logger: Logger) throws 
     AdminController(backend: backend, adminToken: configuration.adminToken).addRoutes(to: routes)
     router.addRoutes(routes)
     router.addRoutes(HealthController(peers: peers).routes)
+    router.addRoutes(GatewayMetrics.routes(registry))
 
     let application = Application(
         router: router,

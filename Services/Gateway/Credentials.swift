@@ -14,7 +14,17 @@ struct Backend: Sendable {
     static let deadline = Duration.milliseconds(2800)
 
     func call<Request, Response>(_ service: ServiceName, _ method: RPCMethod<Request, Response>, _ request: Request) async throws -> Response {
-        try await peers[service].call(method, request, timeout: Self.deadline)
+        do {
+            let response = try await peers[service].call(method, request, timeout: Self.deadline)
+            GatewayMetrics.countCall(method.name, outcome: "ok")
+            return response
+        } catch let refusal as RemoteError {
+            GatewayMetrics.countCall(method.name, outcome: refusal.code)
+            throw refusal
+        } catch {
+            GatewayMetrics.countCall(method.name, outcome: "no_answer")
+            throw error
+        }
     }
 }
 

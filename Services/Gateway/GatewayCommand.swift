@@ -22,7 +22,7 @@ struct GatewayCommand: AsyncParsableCommand {
             let configuration = try ServiceRunner.loadConfiguration()
             LogSetup.bootstrap(level: configuration.logLevel)
             let logger = LogSetup.logger("gateway", level: configuration.logLevel)
-            let gateway = try buildApplication(configuration: configuration, logger: logger)
+            let gateway = try buildApplication(configuration: configuration, logger: logger, registry: GatewayMetrics.bootstrap())
             try await ServiceRunner.run(gateway.services, logger: logger)
         }
     }

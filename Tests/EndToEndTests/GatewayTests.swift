@@ -155,6 +155,13 @@ struct GatewayTests {
             let canceled = try await alice.send("DELETE", "/api/v1/reservations/\(heldId)")
             #expect(canceled.status == 200 && canceled["status"] as? String == "canceled")
             #expect(try await alice.send("POST", "/api/v1/reservations/\(heldId)/payment", key: "k").code == "reservation_not_payable")
+
+            // What all that looked like to an operator.
+            let metrics = try await stack.get("/metrics").body
+            #expect(metrics.contains(#"hb_requests{http_route="/api/v1/reservations",http_request_method="POST",http_response_status_code="403"}"#), "\(metrics.prefix(2000))")
+            #expect(metrics.contains(#"http_server_request_duration_bucket{http_route="/api/v1/reservations/{reservationId}/payment""#)
+                || metrics.contains(#"http_route="/api/v1/reservations/:reservationId/payment""#), "\(metrics.prefix(2000))")
+            #expect(metrics.contains(#"gateway_rpc_calls{route="POST /api/v1/reservations",rpc_method="reservation.reserve",outcome="seat_unavailable"}"#))
         }
     }
 

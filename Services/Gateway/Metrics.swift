@@ -1,0 +1,58 @@
+import Foundation
+import Hummingbird
+import Metrics
+import Prometheus
+
+/// `/metrics` (CONTRACT §3): requests by route, method and status with their latency (Hummingbird's
+/// `MetricsMiddleware`), and the RPC calls each route made, by method and outcome, in Prometheus text.
+enum GatewayMetrics {
+    /// Makes swift-metrics report into a Prometheus registry; once per process, at start.
+    static func bootstrap() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Prometheus names allow [a-zA-Z0-9_:] only; swift-metrics labels use dots.
+        factory.nameAndLabelSanitizer = { name, labels in
+            (sanitize(name), labels.map { (sanitize($0.0), $0.1) })
+        }
+        // Most answers take a millisecond or two: finer buckets at the low end.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5),
+        ]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }
+
+    static func sanitize(_ name: String) -> String {
+        String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") ? $0 : "_" })
+    }
+
+    /// Counts one RPC call made on behalf of the current route.
+    static func countCall(_ method: String, outcome: String) {
+        Counter(label: "gateway_rpc_calls", dimensions: [("route", RouteLabel.current), ("rpc_method", method), ("outcome", outcome)]).increment()
+    }
+
+    /// `GET /metrics`: the registry in Prometheus text format.
+    static func routes(_ registry: PrometheusCollectorRegistry) -> RouteCollection<BasicRequestContext> {
+        let routes = RouteCollection(context: BasicRequestContext.self)
+        routes.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        return routes
+    }
+}
+
+/// The route a request matched, for labelling the RPC calls it makes.
+enum RouteLabel {
+    @TaskLocal static var current = "none"
+}
+
+/// Sets `RouteLabel.current` for everything a request does.
+struct RouteLabelMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        try await RouteLabel.$current.withValue("\(request.method) \(context.endpointPath ?? "unknown")") {
+            try await next(request, context)
+        }
+    }
+}
