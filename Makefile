@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build run test
+.PHONY: help setup build run test test-tools
 
 help:
 	@echo "make run    build in release mode and start the whole stack in the foreground"
@@ -18,6 +18,11 @@ build: setup
 run: build
 	deploy/local/run-stack.sh .build/release
 
-test: setup
+# What the tests need beyond the build: python3-venv, and Python tools in a project-local .venv.
+test-tools: setup
+	@deploy/local/setup.sh python3-venv
+	@deploy/local/test-tools.sh
+
+test: setup test-tools
 	swift build --build-tests
 	swift test --skip-build --disable-xctest

@@ -14,18 +14,21 @@ struct Gateway {
     var services: [any Service] { [peers, application] }
 }
 
-/// Every path the gateway serves, for telling an unknown method (405) from an unknown path (404).
-let servedPaths = [
-    "healthz", "readyz",
-    "api/v1/users", "api/v1/users/me",
-    "api/v1/queue/tokens", "api/v1/queue/tokens/current",
-    "api/v1/concerts", "api/v1/concerts/:concertId/schedules", "api/v1/schedules/:scheduleId/seats",
-    "api/v1/reservations", "api/v1/reservations/:reservationId", "api/v1/reservations/:reservationId/payment",
-    "api/v1/wallet", "api/v1/wallet/charges", "api/v1/wallet/transactions",
-    "api/v1/admin/concerts", "metrics",
+/// Every operation the gateway serves: the routes below register exactly these, the OpenAPI
+/// document lists exactly these (a test checks it), and an unknown method on one of their paths is
+/// 405 rather than 404.
+let servedRoutes: [(method: String, path: String)] = [
+    ("GET", "healthz"), ("GET", "readyz"), ("GET", "metrics"), ("GET", "openapi.json"),
+    ("POST", "api/v1/users"), ("GET", "api/v1/users/me"),
+    ("POST", "api/v1/queue/tokens"), ("GET", "api/v1/queue/tokens/current"), ("DELETE", "api/v1/queue/tokens/current"),
+    ("GET", "api/v1/concerts"), ("GET", "api/v1/concerts/:concertId/schedules"), ("GET", "api/v1/schedules/:scheduleId/seats"),
+    ("POST", "api/v1/reservations"), ("GET", "api/v1/reservations"),
+    ("GET", "api/v1/reservations/:reservationId"), ("DELETE", "api/v1/reservations/:reservationId"),
+    ("POST", "api/v1/reservations/:reservationId/payment"),
+    ("GET", "api/v1/wallet"), ("POST", "api/v1/wallet/charges"), ("GET", "api/v1/wallet/transactions"),
+    ("POST", "api/v1/admin/concerts"),
 ]
 
-/// Builds the gateway; the entry point and the tests both call this.
 /// `registry` is where `/metrics` reads from: the one `GatewayMetrics.bootstrap()` made.
 func buildApplication(configuration: StackConfiguration, logger: Logger, registry: PrometheusCollectorRegistry) throws -> Gateway {
     let peers = try PeerClients(ServiceName.allCases, configuration: configuration, logger: logger)
@@ -37,7 +40,7 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     // Metrics outermost, to see the final status; then problems, which also shape the answers
     // for unknown paths and methods; then the route label the RPC counts carry.
     router.add(middleware: MetricsMiddleware())
-    router.add(middleware: ProblemMiddleware(routes: RouteTable(servedPaths)))
+    router.add(middleware: ProblemMiddleware(routes: RouteTable(servedRoutes.map(\.path))))
     router.add(middleware: RouteLabelMiddleware())
     let routes = RouteCollection(context: BasicRequestContext.self)
     UsersController(backend: backend, auth: auth).addRoutes(to: routes)
@@ -49,6 +52,10 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     router.addRoutes(routes)
     router.addRoutes(HealthController(peers: peers).routes)
     router.addRoutes(GatewayMetrics.routes(registry))
+    router.get("openapi.json") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+    }
 
     let application = Application(
         router: router,

@@ -156,6 +156,18 @@ struct GatewayTests {
             #expect(canceled.status == 200 && canceled["status"] as? String == "canceled")
             #expect(try await alice.send("POST", "/api/v1/reservations/\(heldId)/payment", key: "k").code == "reservation_not_payable")
 
+            // The served document lists operations the server really has (the reverse is a unit test).
+            let document = try await stack.get("/openapi.json")
+            let paths = try #require((try JSONSerialization.jsonObject(with: Data(document.body.utf8)) as? [String: Any])?["paths"] as? [String: [String: Any]])
+            #expect(paths.count >= 18)
+            for (path, operations) in paths where !path.contains("admin") {
+                let concrete = path.replacingOccurrences(of: #"\{[^}]+\}"#, with: "1", options: .regularExpression)
+                for method in operations.keys {
+                    let answer = try await stack.send(method.uppercased(), concrete)
+                    #expect(answer.status != 405 && !(answer.status == 404 && answer.body.contains("no such path")), "\(method) \(path): \(answer.status)")
+                }
+            }
+
             // What all that looked like to an operator.
             let metrics = try await stack.get("/metrics").body
             #expect(metrics.contains(#"hb_requests{http_route="/api/v1/reservations",http_request_method="POST",http_response_status_code="403"}"#), "\(metrics.prefix(2000))")

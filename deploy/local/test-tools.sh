@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The Python tools the tests use, in a project-local virtual environment (.venv, ignored by git),
+# never installed system-wide (CONTRACT §1). Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [ ! -x .venv/bin/pip ]; then
+  python3 -m venv .venv
+fi
+if [ ! -x .venv/bin/openapi-spec-validator ]; then
+  echo "test-tools: installing openapi-spec-validator into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "openapi-spec-validator==0.9.0"
+fi
