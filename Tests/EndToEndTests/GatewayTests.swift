@@ -275,4 +275,26 @@ struct GatewayTests {
             })
         }
     }
+
+    @Test("insufficient balance: 402 with nothing charged and the hold kept; after a top-up the same key pays")
+    func insufficientThenTopUp() async throws {
+        try await withStack(extra: Self.environment) { stack in
+            try #require(await stack.waitUntilReady(), "\(stack.logs)")
+            var fan = try await Fan.signUp(stack)
+            try await fan.enter()
+            let held = try await fan.send("POST", "/api/v1/reservations", body: #"{"seatId": 9}"#)
+            let (id, price) = (try #require(held["id"] as? Int), try #require(held["price"] as? Int))
+            _ = try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": \#(price - 1)}"#, key: "top-up-1")
+            let short = try await fan.send("POST", "/api/v1/reservations/\(id)/payment", key: "pay")
+            #expect(short.status == 402 && short.code == "insufficient_balance" && short.headers["content-type"] == "application/problem+json")
+            #expect(try await fan.send("GET", "/api/v1/reservations/\(id)")["status"] as? String == "reserving")
+            #expect(try await fan.send("GET", "/api/v1/wallet")["balance"] as? Int == price - 1)
+            // A charge replayed with its key changes nothing; the same key with another amount is 422.
+            #expect(try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": \#(price - 1)}"#, key: "top-up-1")["balance"] as? Int == price - 1)
+            #expect(try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 5}"#, key: "top-up-1").status == 422)
+            _ = try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 1}"#, key: "top-up-2")
+            let paid = try await fan.send("POST", "/api/v1/reservations/\(id)/payment", key: "pay")
+            #expect(paid.status == 201 && paid["balance"] as? Int == 0, "\(paid.body)")
+        }
+    }
 }
