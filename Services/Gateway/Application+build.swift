@@ -38,10 +38,11 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
 
     let router = Router(context: BasicRequestContext.self)
     // Metrics outermost, to see the final status; then problems, which also shape the answers
-    // for unknown paths and methods; then the route label the RPC counts carry.
+    // for unknown paths and methods; then the request's route label and deadline.
     router.add(middleware: MetricsMiddleware())
-    router.add(middleware: ProblemMiddleware(routes: RouteTable(servedRoutes.map(\.path))))
-    router.add(middleware: RouteLabelMiddleware())
+    let knownPaths = servedRoutes.map(\.path).filter { configuration.adminToken != nil || !$0.hasPrefix("api/v1/admin") }
+    router.add(middleware: ProblemMiddleware(routes: RouteTable(knownPaths)))
+    router.add(middleware: RequestScopeMiddleware())
     let routes = RouteCollection(context: BasicRequestContext.self)
     UsersController(backend: backend, auth: auth).addRoutes(to: routes)
     QueueController(backend: backend, auth: auth, gate: gate).addRoutes(to: routes)

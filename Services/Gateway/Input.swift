@@ -30,6 +30,13 @@ extension Request {
         }
     }
 
+    /// Refuses a body the route does not read when it is over the limit (413), as routes that read one do.
+    func refuseLargeBody() throws {
+        if let length = header("Content-Length").flatMap(Int.init), length > RequestLimits.maxBodyBytes {
+            throw Problem.payloadTooLarge
+        }
+    }
+
     /// A header's value, by its case-insensitive name.
     func header(_ name: String) -> String? {
         let wanted = name.lowercased()
@@ -38,7 +45,7 @@ extension Request {
 
     /// The `Idempotency-Key` header: required, 1–255 characters (CONTRACT §3).
     func idempotencyKey() throws -> String {
-        guard let key = header("Idempotency-Key") else {
+        guard let key = header("Idempotency-Key"), !key.isEmpty else {
             throw Problem(.badRequest, code: "idempotency_key_required", detail: "this endpoint needs an Idempotency-Key header")
         }
         guard key.utf8.count <= 1020, (1...255).contains(key.count) else {

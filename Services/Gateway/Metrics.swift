@@ -29,7 +29,7 @@ enum GatewayMetrics {
 
     /// Counts one RPC call made on behalf of the current route.
     static func countCall(_ method: String, outcome: String) {
-        Counter(label: "gateway_rpc_calls", dimensions: [("route", RouteLabel.current), ("rpc_method", method), ("outcome", outcome)]).increment()
+        Counter(label: "gateway_rpc_calls", dimensions: [("route", RequestScope.route), ("rpc_method", method), ("outcome", outcome)]).increment()
     }
 
     /// `GET /metrics`: the registry in Prometheus text format.
@@ -43,16 +43,22 @@ enum GatewayMetrics {
     }
 }
 
-/// The route a request matched, for labelling the RPC calls it makes.
-enum RouteLabel {
-    @TaskLocal static var current = "none"
+/// What one request carries into every call it makes: its route, for labelling the RPC counts, and
+/// its deadline, so that the whole request, not each call, answers within the contract's 3 seconds.
+enum RequestScope {
+    @TaskLocal static var route = "none"
+    @TaskLocal static var deadline: ContinuousClock.Instant?
+    /// How long a whole request may take before it answers 503.
+    static let budget = Duration.milliseconds(2800)
 }
 
-/// Sets `RouteLabel.current` for everything a request does.
-struct RouteLabelMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Sets `RequestScope` for everything a request does.
+struct RequestScopeMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        try await RouteLabel.$current.withValue("\(request.method) \(context.endpointPath ?? "unknown")") {
-            try await next(request, context)
+        try await RequestScope.$route.withValue("\(request.method) \(context.endpointPath ?? "unknown")") {
+            try await RequestScope.$deadline.withValue(ContinuousClock.now + RequestScope.budget) {
+                try await next(request, context)
+            }
         }
     }
 }

@@ -282,7 +282,14 @@ enum OpenAPIDocument {
             }
           },
           "304": {
-            "description": "Not modified"
+            "description": "Not modified",
+            "headers": {
+              "ETag": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
           },
           "401": {
             "$ref": "#/components/responses/Unauthorized"

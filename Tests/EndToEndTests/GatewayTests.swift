@@ -144,6 +144,11 @@ struct GatewayTests {
             #expect(try await alice.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 0}"#, key: "k").code == "invalid_amount")
             #expect(try await alice.send("POST", "/api/v1/users", body: #"{"name": "   "}"#).code == "invalid_request")
             #expect(try await stack.send("POST", "/api/v1/admin/concerts", body: "{}").status == 404)
+            #expect(try await stack.send("GET", "/api/v1/admin/concerts").status == 404, "the admin API is off: not even 405")
+            #expect(try await stack.send("GET", "/api/v1/wallet", headers: ["Authorization": "bearer \(alice.apiKey)"]).status == 200)
+            #expect(try await stack.send("POST", "/api/v1/wallet/charges", headers: alice.headers.merging(["Idempotency-Key": ""]) { $1 },
+                                          body: #"{"amount": 5}"#).code == "idempotency_key_required")
+            #expect(try await alice.send("POST", "/api/v1/queue/tokens", body: String(repeating: " ", count: 70_000)).code == "payload_too_large")
 
             let held = try await alice.send("POST", "/api/v1/reservations", body: #"{"seatId": 1}"#)
             let heldId = try #require(held["id"] as? Int, "\(held.body)")
@@ -295,6 +300,29 @@ struct GatewayTests {
             _ = try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 1}"#, key: "top-up-2")
             let paid = try await fan.send("POST", "/api/v1/reservations/\(id)/payment", key: "pay")
             #expect(paid.status == 201 && paid["balance"] as? Int == 0, "\(paid.body)")
+        }
+    }
+
+    @Test("the admin API, with ADMIN_TOKEN set: any other credential is 401; the right one creates a concert with numbered seats")
+    func adminCreatesConcerts() async throws {
+        try await withStack(extra: Self.environment.merging(["ADMIN_TOKEN": "s3cret", "SEED_DEMO": "0"]) { $1 }) { stack in
+            try #require(await stack.waitUntilReady(), "\(stack.logs)")
+            let body = #"""
+                {"title": "봄 콘서트", "description": "spring", "schedules": [{"startsAt": "2030-04-01T19:00:00Z",
+                 "reservationStartAt": "2026-01-01T00:00:00Z", "reservationEndAt": "2030-03-31T00:00:00Z", "seatCount": 3, "price": 77000}]}
+                """#
+            #expect(try await stack.send("POST", "/api/v1/admin/concerts", body: body).status == 401)
+            #expect(try await stack.send("POST", "/api/v1/admin/concerts", headers: ["Authorization": "Bearer wrong"], body: body).code == "unauthorized")
+            var fan = try await Fan.signUp(stack)
+            #expect(try await stack.send("POST", "/api/v1/admin/concerts", headers: fan.headers, body: body).status == 401, "a user's key is not the admin's")
+            let created = try await stack.send("POST", "/api/v1/admin/concerts", headers: ["Authorization": "Bearer s3cret"], body: body)
+            #expect(created.status == 201, "\(created.body)")
+            let scheduleId = try #require((created["schedules"] as? [[String: Any]])?.first?["id"] as? Int)
+            #expect(try await stack.send("POST", "/api/v1/admin/concerts", headers: ["Authorization": "Bearer s3cret"], body: "{}").code == "invalid_request")
+            try await fan.enter()
+            let seats = try await fan.send("GET", "/api/v1/schedules/\(scheduleId)/seats")
+            #expect((seats["seats"] as? [[String: Any]])?.map { $0["number"] as? Int } == [1, 2, 3])
+            #expect((seats["seats"] as? [[String: Any]])?.allSatisfy { $0["price"] as? Int == 77000 } == true)
         }
     }
 }

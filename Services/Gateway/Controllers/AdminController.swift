@@ -18,8 +18,8 @@ struct AdminController {
 
     private func authorize(_ request: Request) throws {
         guard let adminToken else { throw Problem.notFound("no such path: \(request.uri.path)") }
-        let given = Array((request.headers[.authorization] ?? "").utf8)
-        let expected = Array("Bearer \(adminToken)".utf8)
+        let given = Array((Authenticator.bearer(request) ?? "").utf8)
+        let expected = Array(adminToken.utf8)
         // Every byte is compared whatever the first difference, so the time taken says nothing of the secret.
         let difference = zip(given, expected).reduce(UInt8(given.count == expected.count ? 0 : 1)) { $0 | ($1.0 ^ $1.1) }
         guard difference == 0 else {

@@ -11,6 +11,7 @@ struct QueueController {
     func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
         routes.post("api/v1/queue/tokens") { request, _ in
             let caller = try await auth.caller(of: request)
+            try request.refuseLargeBody()
             let issued = try await backend.call(.queue, QueueAPI.issue, IssueToken(userId: caller.userId))
             return try JSONBody(issued.view).response(status: issued.created ? .created : .ok)
         }

@@ -37,6 +37,7 @@ struct ReservationsController {
         routes.post("api/v1/reservations/:reservationId/payment") { request, context in
             let caller = try await auth.caller(of: request)
             let key = try request.idempotencyKey()
+            try request.refuseLargeBody()
             let pay = Pay(userId: caller.userId, reservationId: try context.id("reservationId"), idempotencyKey: key)
             return try JSONBody(try await backend.call(.reservation, ReservationAPI.pay, pay)).response(status: .created)
         }

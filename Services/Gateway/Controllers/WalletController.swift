@@ -8,8 +8,9 @@ struct WalletController {
     let backend: Backend
     let auth: Authenticator
 
-    /// `{"amount"}` read as any JSON number, so a fraction or a huge number is `invalid_amount`, not a shape error.
-    struct ChargeBody: Decodable { let amount: Double }
+    /// `{"amount"}` read as any JSON number (as a decimal, exactly), so a fraction or a huge number
+    /// is `invalid_amount`, not a shape error.
+    struct ChargeBody: Decodable { let amount: Decimal }
 
     func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
         routes.get("api/v1/wallet") { request, _ in
@@ -20,10 +21,10 @@ struct WalletController {
             let caller = try await auth.caller(of: request)
             let key = try request.idempotencyKey()
             let body = try await request.decodeJSON(ChargeBody.self)
-            guard body.amount.isFinite, body.amount.rounded() == body.amount, (1...Double(PaymentAPI.maxChargeAmount)).contains(body.amount) else {
+            guard let amount = Self.wholeWon(body.amount), (1...PaymentAPI.maxChargeAmount).contains(amount) else {
                 throw Problem(.badRequest, code: "invalid_amount", detail: "amount must be a whole number of won from 1 to \(PaymentAPI.maxChargeAmount)")
             }
-            let charge = Charge(userId: caller.userId, amount: Int64(body.amount), idempotencyKey: key)
+            let charge = Charge(userId: caller.userId, amount: amount, idempotencyKey: key)
             return try JSONBody(try await backend.call(.payment, PaymentAPI.charge, charge)).response(status: .ok)
         }
         routes.get("api/v1/wallet/transactions") { request, _ in
@@ -32,6 +33,18 @@ struct WalletController {
             let entries = try await backend.call(.payment, PaymentAPI.transactions, query)
             return try JSONBody(entries.map(LedgerRow.init)).response(status: .ok)
         }
+    }
+}
+
+extension WalletController {
+    /// The amount as whole won, or nil for a fraction or a number too large to be one.
+    static func wholeWon(_ amount: Decimal) -> Int64? {
+        guard !amount.isNaN, amount.magnitude <= Decimal(PaymentAPI.maxBalance) else { return nil }
+        var value = amount
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &value, 0, .plain)
+        guard rounded == amount else { return nil }
+        return Int64(truncating: NSDecimalNumber(decimal: rounded))
     }
 }
 
