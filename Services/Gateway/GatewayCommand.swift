@@ -19,6 +19,7 @@ struct GatewayCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the HTTP API until SIGTERM or SIGINT.")
 
         func run() async throws {
+            ServiceRunner.catchEarlySignals()
             let configuration = try ServiceRunner.loadConfiguration()
             LogSetup.bootstrap(level: configuration.logLevel)
             let logger = LogSetup.logger("gateway", level: configuration.logLevel)

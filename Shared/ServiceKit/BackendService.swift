@@ -5,6 +5,7 @@ import GRDB
 import Logging
 import Messaging
 import ServiceLifecycle
+import Synchronization
 
 /// What a backend service is given to assemble itself.
 package struct ServiceContext: Sendable {
@@ -89,9 +90,13 @@ package struct ServeCommand<S: BackendService>: AsyncParsableCommand {
     package init() {}
 
     package func run() async throws {
+        ServiceRunner.catchEarlySignals()
         try await S.serve(configuration: try ServiceRunner.loadConfiguration())
     }
 }
+
+/// Set by the early signal handler of `ServiceRunner.catchEarlySignals`; a lock-free store is safe in a signal handler.
+private let earlyStopRequested = Atomic<Bool>(false)
 
 /// Runs a process's services as one `ServiceGroup`.
 package enum ServiceRunner {
@@ -108,6 +113,14 @@ package enum ServiceRunner {
     /// Runs until SIGTERM or SIGINT, then stops the services in reverse order. Shutdown is bounded,
     /// so an unreachable peer can never hold the process up: whatever has not stopped after
     /// `gracefulLimit` is cancelled.
+    /// Remembers a SIGTERM or SIGINT that arrives while the process is still starting (opening its
+    /// database, resuming sagas), before the service group handles signals itself; `run` then stops
+    /// gracefully at once. Without it such a signal would kill the process outright. Call it first.
+    package static func catchEarlySignals() {
+        signal(SIGTERM) { _ in earlyStopRequested.store(true, ordering: .relaxed) }
+        signal(SIGINT) { _ in earlyStopRequested.store(true, ordering: .relaxed) }
+    }
+
     package static func run(_ services: [any Service], logger: Logger, gracefulLimit: Duration = .milliseconds(1500)) async throws {
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) },
@@ -117,7 +130,21 @@ package enum ServiceRunner {
         )
         configuration.maximumGracefulShutdownDuration = gracefulLimit
         configuration.maximumCancellationDuration = .milliseconds(300)
-        try await ServiceGroup(configuration: configuration).run()
+        let group = ServiceGroup(configuration: configuration)
+        // The group installs its own signal handling as it starts; a signal caught before that is
+        // passed on here, checked for long enough to cover the group's start.
+        let earlySignal = Task {
+            for _ in 0..<50 where !Task.isCancelled {
+                if earlyStopRequested.load(ordering: .relaxed) {
+                    logger.notice("stop requested while starting")
+                    await group.triggerGracefulShutdown()
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        defer { earlySignal.cancel() }
+        try await group.run()
         logger.info("stopped")
     }
 }

@@ -73,6 +73,17 @@ struct StackTests {
         }
     }
 
+    @Test("SIGTERM while a process is still starting stops it gracefully, not by the signal's default", arguments: ["reservation", "gateway"])
+    func stopsWhileStarting(service: String) async throws {
+        try await withStack(start: [service]) { stack in
+            let process = try #require(stack.process(service))
+            try await Task.sleep(for: .milliseconds(60))
+            process.signal(SIGTERM)
+            #expect(await process.waitForExit(timeout: .seconds(5)), "\(service) did not stop:\n\(stack.logs)")
+            #expect(process.exitStatus == 0, "\(service) exited with \(process.exitStatus ?? -1):\n\(stack.logs)")
+        }
+    }
+
     @Test("a probe with nothing to ask fails within its timeout with a one-line reason", arguments: ["queue", "gateway"])
     func probeWithoutService(service: String) async throws {
         let stack = try TestStack()
