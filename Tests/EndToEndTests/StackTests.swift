@@ -77,7 +77,10 @@ struct StackTests {
     func stopsWhileStarting(service: String) async throws {
         try await withStack(start: [service]) { stack in
             let process = try #require(stack.process(service))
-            try await Task.sleep(for: .milliseconds(60))
+            // The first moment the process handles SIGTERM at all (before that, no program can):
+            // from then on, a stop is graceful whatever it is still doing.
+            let catching = await eventually(timeout: .seconds(10), interval: .milliseconds(1)) { catchesSIGTERM(process.pid) }
+            try #require(catching, "\(service) never handled SIGTERM:\n\(stack.logs)")
             process.signal(SIGTERM)
             #expect(await process.waitForExit(timeout: .seconds(5)), "\(service) did not stop:\n\(stack.logs)")
             #expect(process.exitStatus == 0, "\(service) exited with \(process.exitStatus ?? -1):\n\(stack.logs)")
@@ -110,4 +113,14 @@ struct StackTests {
         #expect(result.status == 2)
         #expect(result.output.contains("HOLD_SECONDS"), "\(result.output)")
     }
+}
+
+/// Whether the process has a handler for SIGTERM (its `SigCgt` mask in /proc), i.e. is past the
+/// instant when the signal's default would end it.
+func catchesSIGTERM(_ pid: pid_t) -> Bool {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+          let mask = UInt64(line.dropFirst("SigCgt:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+    else { return false }
+    return mask & (1 << (UInt64(SIGTERM) - 1)) != 0
 }

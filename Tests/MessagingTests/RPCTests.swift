@@ -150,7 +150,8 @@ struct RPCTests {
         let start = ContinuousClock.now
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
-        #expect(ContinuousClock.now - start < .seconds(1))
+        // Far sooner than the 20 s deadline; the margin is for a machine busy with other suites.
+        #expect(ContinuousClock.now - start < .seconds(3))
         await client.close()
         await server.stop()
     }
