@@ -159,7 +159,7 @@ struct SagaTests {
     @Test("cancel while a payment is in progress is refused; the payment then completes")
     func cancelDuringPayment() async throws {
         let paused = Gate()
-        try await withWorld(interruption: { _, step, moment in step == .debit && moment == .beforeSend && paused.isClosed }) { world in
+        try await withWorld(interruption: paused.stops(before: .debit)) { world in
             let user = try await world.user(balance: 100_000)
             let seat = try #require(try await world.seats().first)
             let held = try await world.reserve(user, seat)
@@ -221,7 +221,7 @@ struct SagaTests {
     @Test("concert unreachable while confirming: the step is retried until it comes back, and the saga completes")
     func confirmRetriedUntilConcertReturns() async throws {
         let stopAtConfirm = Gate()
-        try await withWorld(interruption: { _, step, moment in step == .confirm && moment == .beforeSend && stopAtConfirm.isClosed }) { world in
+        try await withWorld(interruption: stopAtConfirm.stops(before: .confirm)) { world in
             let user = try await world.user(balance: 100_000)
             let seat = try #require(try await world.seats().first)
             let held = try await world.reserve(user, seat)
@@ -245,7 +245,7 @@ struct SagaTests {
     @Test("concert back after the hold lapsed and the seat was taken: the debit is refunded and the reservation canceled")
     func confirmImpossibleRefunds() async throws {
         let stopAtConfirm = Gate()
-        try await withWorld(holdSeconds: 20, interruption: { _, step, moment in step == .confirm && moment == .beforeSend && stopAtConfirm.isClosed }) { world in
+        try await withWorld(holdSeconds: 20, interruption: stopAtConfirm.stops(before: .confirm)) { world in
             let user = try await world.user(balance: 100_000)
             let rival = try await world.user(balance: 100_000)
             let seat = try #require(try await world.seats().first)
@@ -306,4 +306,9 @@ final class Gate: Sendable {
     var isClosed: Bool { closed.withLock { $0 } }
     func close() { closed.withLock { $0 = true } }
     func open() { closed.withLock { $0 = false } }
+
+    /// An interruption that stops a saga before it sends `step`, while the gate is closed.
+    func stops(before step: SagaStep) -> SagaRunner.Interruption {
+        { _, current, moment in current == step && moment == .beforeSend && self.isClosed }
+    }
 }
