@@ -3,17 +3,19 @@ import PackageDescription
 
 // The five services, declared the same way by `service(...)` below.
 // Each lives in `Services/<Folder>/` and ships as a lowercase executable (`concert`, `queue`, …).
-let services: [(folder: String, executable: String, extra: [Target.Dependency])] = [
+// The gateway also ships the box-office web page, `Services/Gateway/Public`, as a resource.
+let services: [(folder: String, executable: String, extra: [Target.Dependency], resources: [Resource])] = [
     ("Gateway", "gateway", [
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
-    ]),
-    ("Queue", "queue", [.product(name: "Crypto", package: "swift-crypto")]),
-    ("Concert", "concert", []),
-    ("Payment", "payment", [.product(name: "Crypto", package: "swift-crypto")]),
-    ("Reservation", "reservation", []),
+        .product(name: "Crypto", package: "swift-crypto"),
+    ], [.copy("Public")]),
+    ("Queue", "queue", [.product(name: "Crypto", package: "swift-crypto")], []),
+    ("Concert", "concert", [], []),
+    ("Payment", "payment", [.product(name: "Crypto", package: "swift-crypto")], []),
+    ("Reservation", "reservation", [], []),
 ]
 
 /// What every service target depends on: the shared modules only, never another service.
@@ -25,11 +27,12 @@ let sharedDependencies: [Target.Dependency] = [
     .product(name: "GRDB", package: "GRDB.swift"),
 ]
 
-func service(_ folder: String, extra: [Target.Dependency]) -> Target {
+func service(_ folder: String, extra: [Target.Dependency], resources: [Resource]) -> Target {
     .executableTarget(
         name: "\(folder)Service",
         dependencies: sharedDependencies + extra,
-        path: "Services/\(folder)"
+        path: "Services/\(folder)",
+        resources: resources
     )
 }
 
@@ -115,7 +118,7 @@ let package = Package(
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Contracts"], path: "Tests/EndToEndTests"),
     ]
-        + services.map { service($0.folder, extra: $0.extra) }
+        + services.map { service($0.folder, extra: $0.extra, resources: $0.resources) }
         + services.flatMap { serviceTests($0.folder) },
     swiftLanguageModes: [.v6]
 )

@@ -30,7 +30,10 @@ let servedRoutes: [(method: String, path: String)] = [
 ]
 
 /// `registry` is where `/metrics` reads from: the one `GatewayMetrics.bootstrap()` made.
-func buildApplication(configuration: StackConfiguration, logger: Logger, registry: PrometheusCollectorRegistry) throws -> Gateway {
+/// `web` is the box-office page served at `/` (the bundled one unless a test passes its own).
+func buildApplication(configuration: StackConfiguration, logger: Logger, registry: PrometheusCollectorRegistry,
+                      web: WebAssets? = nil) throws -> Gateway {
+    let web = try web ?? WebAssets.bundled()
     let peers = try PeerClients(ServiceName.allCases, configuration: configuration, logger: logger)
     let backend = Backend(peers: peers)
     let auth = Authenticator(backend: backend)
@@ -40,7 +43,7 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     // Metrics outermost, to see the final status; then problems, which also shape the answers
     // for unknown paths and methods; then the request's route label and deadline.
     router.add(middleware: MetricsMiddleware())
-    let knownPaths = servedRoutes.map(\.path).filter { configuration.adminToken != nil || !$0.hasPrefix("api/v1/admin") }
+    let knownPaths = servedRoutes.map(\.path).filter { configuration.adminToken != nil || !$0.hasPrefix("api/v1/admin") } + web.paths
     router.add(middleware: ProblemMiddleware(routes: RouteTable(knownPaths)))
     router.add(middleware: RequestScopeMiddleware())
     let routes = RouteCollection(context: BasicRequestContext.self)
@@ -50,6 +53,7 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     ReservationsController(backend: backend, auth: auth, gate: gate).addRoutes(to: routes)
     WalletController(backend: backend, auth: auth).addRoutes(to: routes)
     AdminController(backend: backend, adminToken: configuration.adminToken).addRoutes(to: routes)
+    WebController(assets: web).addRoutes(to: routes)
     router.addRoutes(routes)
     router.addRoutes(HealthController(peers: peers).routes)
     router.addRoutes(GatewayMetrics.routes(registry))

@@ -30,18 +30,10 @@ struct CatalogController {
             let scheduleId = try context.id("scheduleId")
             let map = try await backend.call(.concert, ConcertAPI.seats, ScheduleRef(scheduleId: scheduleId))
             let etag = "\"\(map.scheduleId)-\(map.version)\""
-            if let match = request.headers[.ifNoneMatch], Self.matches(match, etag) {
+            if let match = request.headers[.ifNoneMatch], ETag.matches(match, etag) {
                 return Response(status: .notModified, headers: [.eTag: etag])
             }
             return try JSONBody(SeatList(scheduleId: map.scheduleId, seats: map.seats)).response(status: .ok, headers: [.eTag: etag])
-        }
-    }
-
-    /// Whether an `If-None-Match` value names `etag` (a list, weak forms and `*` included).
-    static func matches(_ header: String, _ etag: String) -> Bool {
-        header.split(separator: ",").contains { candidate in
-            let value = candidate.trimmingCharacters(in: .whitespaces)
-            return value == "*" || value == etag || value == "W/\(etag)"
         }
     }
 }
