@@ -18,9 +18,10 @@ build: setup
 run: build
 	deploy/local/run-stack.sh .build/release
 
-# What the tests need beyond the build: python3-venv, and Python tools in a project-local .venv.
+# What the tests need beyond the build: python3-venv, Debian's chromium and chromium-driver (with a
+# Hangul font for the screenshots) for the browser tests, and Python tools in a project-local .venv.
 test-tools: setup
-	@deploy/local/setup.sh python3-venv
+	@deploy/local/setup.sh python3-venv chromium chromium-driver fonts-nanum
 	@deploy/local/test-tools.sh
 
 test: setup test-tools

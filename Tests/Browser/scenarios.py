@@ -193,7 +193,7 @@ def race(run):
     winner.hold_chosen()
     winner.wait_hold_screen(other)
     held_at = time.monotonic()
-    loser.wait(lambda d: loser.seat_status(other) == "reserving", 2.5, f"seat {other} to turn held on the watching map")
+    loser.wait(lambda d: loser.seat_status(other) == "reserving", 3, f"seat {other} to turn held on the watching map")
     say(f"{winner.who} won seat {number}, {loser.who} was told; seat {other} showed held "
         f"{time.monotonic() - held_at:.2f}s after the hold")
     no_console_errors(winner)

@@ -11,3 +11,8 @@ if [ ! -x .venv/bin/openapi-spec-validator ]; then
   echo "test-tools: installing openapi-spec-validator into .venv"
   .venv/bin/pip install --quiet --disable-pip-version-check "openapi-spec-validator==0.9.0"
 fi
+# selenium drives Debian's chromium through chromium-driver, both named by path: nothing is downloaded.
+if ! .venv/bin/python -c 'import selenium' 2>/dev/null; then
+  echo "test-tools: installing selenium into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "selenium==4.38.0"
+fi
