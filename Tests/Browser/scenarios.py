@@ -299,8 +299,20 @@ def phone(run):
     fan.wait_text(f"Seat {number} ·", '[data-testid="selection"]')
     fan.hold_chosen()
     fan.wait_hold_screen(number)
-    no_console_errors(fan)
-    say(f"held seat {number} from the list at {PHONE[0]}x{PHONE[1]}")
+    price = int(fan.text("main p strong").replace(",", "").split()[0])
+
+    # Paying from an empty wallet: refused in words, nothing charged, the hold kept.
+    fan.find('[data-testid="pay"]').click()
+    fan.wait_text(f"Your balance is {price:,} won short", '[data-testid="hold-status"]')
+    check(fan.all('[data-testid="countdown"]'), "a refused payment lost the hold")
+    fan.find('[data-testid="top-up"]').click()
+    fan.wait_text("Topped up", '[data-testid="hold-status"]')
+    fan.find('[data-testid="pay"]').click()
+    fan.wait_heading("My reservations")
+    fan.wait(lambda d: fan.find(".card.reservation").get_attribute("data-status") == "reserved", 5, "the reservation paid")
+    fan.snap("11-paid-on-phone", sizes=(("phone", PHONE),))
+    no_console_errors(fan, ignore=("status of 402",))
+    say(f"held seat {number} from the list at {PHONE[0]}x{PHONE[1]}; a payment short by {price:,} won was refused in words, then paid")
 
 
 class Run:

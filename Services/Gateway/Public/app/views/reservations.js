@@ -4,6 +4,7 @@ import { h, show, message } from '../dom.js';
 import { when, won } from '../format.js';
 import { describe } from '../messages.js';
 import { requireUser } from '../router.js';
+import { session } from '../state.js';
 
 const STATUS = { reserving: 'Held: waiting for payment', reserved: 'Paid', canceled: 'Canceled' };
 
@@ -22,7 +23,8 @@ export function render(root) {
         h('h2', {}, `Seat ${reservation.seatNumber} · ${titles.get(reservation.concertId) || 'Concert'}`),
         h('p', {}, h('span', { class: `badge ${status}`, 'data-testid': 'status' }, lapsed ? 'Hold lapsed' : STATUS[reservation.status]),
           ' ', won(reservation.price)),
-        h('p', { class: 'muted' }, `Reserved on ${when(reservation.createdAt)}`),
+        session.schedule(reservation.scheduleId) ? h('p', {}, when(session.schedule(reservation.scheduleId).startsAt)) : null,
+        h('p', { class: 'muted' }, `Booked on ${when(reservation.createdAt)}`),
         h('a', { class: `button${reservation.status === 'reserving' && !lapsed ? ' primary' : ''}`, href: `#/reservations/${reservation.id}` },
           reservation.status === 'reserving' && !lapsed ? 'Pay now' : 'Details'));
     });
