@@ -34,6 +34,9 @@ let servedRoutes: [(method: String, path: String)] = [
 func buildApplication(configuration: StackConfiguration, logger: Logger, registry: PrometheusCollectorRegistry,
                       web: WebAssets? = nil) throws -> Gateway {
     let web = try web ?? WebAssets.bundled()
+    if let clash = web.paths.first(where: { path in servedRoutes.contains { $0.path == path } }) {
+        throw WebAssetsError.clash(clash)
+    }
     let peers = try PeerClients(ServiceName.allCases, configuration: configuration, logger: logger)
     let backend = Backend(peers: peers)
     let auth = Authenticator(backend: backend)

@@ -18,7 +18,9 @@ struct WebAssets: Sendable {
     /// The page's content types: modules must be `text/javascript`, or the browser refuses them.
     static let contentTypes: [String: String] = [
         "html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8",
-        "svg": "image/svg+xml", "png": "image/png", "json": "application/json", "txt": "text/plain; charset=utf-8",
+        "svg": "image/svg+xml", "png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "ico": "image/x-icon",
+        "woff2": "font/woff2", "json": "application/json", "webmanifest": "application/manifest+json",
+        "txt": "text/plain; charset=utf-8",
     ]
 
     /// The page talks to this origin only, and nothing may frame it.
@@ -30,7 +32,8 @@ struct WebAssets: Sendable {
         .cacheControl: "no-cache",
     ]
 
-    /// Reads every file under `folder`; a file of an unknown type is an error, not a guess.
+    /// Reads every file under `folder` but hidden ones (`.DS_Store`, an editor's swap file); a file of
+    /// an unknown type is an error, not a guess.
     init(folder: URL) throws {
         var files: [String: Asset] = [:]
         let root = folder.resolvingSymlinksInPath().standardizedFileURL.path
@@ -38,7 +41,8 @@ struct WebAssets: Sendable {
         for case let relative as String in walker {
             var isFolder: ObjCBool = false
             let path = root + "/" + relative
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue else { continue }
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue,
+                  !relative.split(separator: "/").contains(where: { $0.hasPrefix(".") }) else { continue }
             let kind = (relative as NSString).pathExtension.lowercased()
             guard let contentType = Self.contentTypes[kind] else { throw WebAssetsError.unknownType(relative) }
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -75,11 +79,13 @@ struct WebAssets: Sendable {
 enum WebAssetsError: Error, CustomStringConvertible {
     case missingFolder(String)
     case unknownType(String)
+    case clash(String)
 
     var description: String {
         switch self {
         case .missingFolder(let path): "web page files not found: \(path)"
         case .unknownType(let file): "web page file of unknown type: \(file)"
+        case .clash(let path): "web page file /\(path) would hide the API's route of the same path"
         }
     }
 }

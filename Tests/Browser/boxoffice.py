@@ -186,9 +186,19 @@ class Api:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
 
+    def wait_status(self, key, token, wanted, timeout=10):
+        """Asks for a token's status until it is `wanted`; whether it got there in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, answer = self.send("GET", "/api/v1/queue/tokens/current", key=key, token=token)
+            if status == 200 and answer["status"] == wanted:
+                return True
+            time.sleep(0.1)
+        return False
+
     def user_in_line(self, name):
         status, user = self.send("POST", "/api/v1/users", {"name": name})
         check(status == 201, f"sign-up answered {status}: {user}")
         status, token = self.send("POST", "/api/v1/queue/tokens", key=user["apiKey"])
         check(status in (200, 201), f"queue answered {status}: {token}")
-        return user["apiKey"], token
+        return user["apiKey"], token["token"]

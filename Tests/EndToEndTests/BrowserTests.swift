@@ -33,17 +33,17 @@ struct BrowserTests {
 
     @Test("a hold left to lapse: the countdown warns, the page says it lapsed, and the seat is free again on the map")
     func lapse() async throws {
-        try await run("lapse", Self.fastQueue.merging(["HOLD_SECONDS": "4"]) { $1 })
+        try await run("lapse", Self.fastQueue.merging(["HOLD_SECONDS": "8"]) { $1 })
     }
 
-    @Test("slow admission: the position goes down without a reload, then the page moves on by itself")
+    @Test("a full room (2 active): as those ahead leave, the position goes 4, 3, 2, 1 without a reload, then the page moves on by itself")
     func waiting() async throws {
-        try await run("waiting", ["QUEUE_ADMIT_PER_SECOND": "1"])
+        try await run("waiting", Self.fastQueue.merging(["QUEUE_MAX_ACTIVE": "2"]) { $1 })
     }
 
     @Test("leaving the line expires the token at once and goes back to the concerts")
     func leave() async throws {
-        try await run("leave", ["QUEUE_ADMIT_PER_SECOND": "1"])
+        try await run("leave", Self.fastQueue.merging(["QUEUE_MAX_ACTIVE": "1"]) { $1 })
     }
 
     @Test("at phone width (390×844) the seat list is the layout, and a seat is held from it")
@@ -95,7 +95,10 @@ struct WebPageHTTPTests {
             let again = try await stack.send("GET", "/app/main.js", headers: ["If-None-Match": etag])
             #expect(again.status == 304 && again.body.isEmpty && again.headers["etag"] == etag)
             #expect(try await stack.send("GET", "/favicon.svg").headers["content-type"] == "image/svg+xml")
-            #expect(try await stack.send("HEAD", "/styles.css").status == 200)
+            let styles = try await stack.send("GET", "/styles.css")
+            let head = try await stack.send("HEAD", "/styles.css")
+            #expect(head.status == 200 && head.body.isEmpty && head.headers["etag"] == styles.headers["etag"])
+            #expect(head.headers["content-length"] == "\(styles.body.utf8.count)" && head.headers["content-type"] == "text/css; charset=utf-8")
             let posted = try await stack.send("POST", "/app/main.js", body: "{}")
             #expect(posted.status == 405 && posted.code == "method_not_allowed")
             #expect(try await stack.send("GET", "/app/missing.js").code == "not_found")

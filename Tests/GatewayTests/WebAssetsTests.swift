@@ -28,7 +28,9 @@ struct WebAssetsTests {
         #expect(first.headers[.contentSecurityPolicy]?.contains("default-src 'self'") == true)
         #expect(page.response(for: "index.html", ifNoneMatch: "\"other\", \(etag)").status == .notModified)
         #expect(page.response(for: "", ifNoneMatch: "W/\(etag)").status == .notModified)
-        #expect(page.response(for: "", ifNoneMatch: "\"other\"").status == .ok)
+        let changed = page.response(for: "", ifNoneMatch: "\"other\"")
+        #expect(changed.status == .ok && changed.headers[.contentType] == "text/html; charset=utf-8")
+        #expect(String(buffer: try #require(page.files["index.html"]).bytes).hasPrefix("<!doctype html>"))
         #expect(page.files["app/main.js"]?.etag != page.files["app/api.js"]?.etag)
     }
 
@@ -54,11 +56,13 @@ struct WebAssetsTests {
         #expect(imports >= 30, "only \(imports) imports found: is the pattern still right?")
     }
 
-    @Test("a file of a type the gateway cannot name is refused at start-up, not served as a guess")
+    @Test("hidden files are left out; a file of a type the gateway cannot name is refused at start-up, not served as a guess")
     func unknownType() throws {
         let folder = try TemporaryDirectory("web")
         defer { folder.remove() }
         try "<!doctype html>".write(toFile: folder.file("index.html"), atomically: true, encoding: .utf8)
+        try "x".write(toFile: folder.file(".DS_Store"), atomically: true, encoding: .utf8)
+        try "x".write(toFile: folder.file(".index.html.swp"), atomically: true, encoding: .utf8)
         #expect(try WebAssets(folder: URL(fileURLWithPath: folder.path)).paths == ["", "index.html"])
         try "MZ".write(toFile: folder.file("tool.exe"), atomically: true, encoding: .utf8)
         #expect(throws: WebAssetsError.self) { try WebAssets(folder: URL(fileURLWithPath: folder.path)) }

@@ -12,9 +12,7 @@ struct WebController {
             }
             // HEAD: the same headers, no body (link checkers and `curl -I` ask this way).
             routes.on(route, method: .head) { request, _ in
-                var response = assets.response(for: path, ifNoneMatch: request.headers[.ifNoneMatch])
-                response.body = ResponseBody()
-                return response
+                assets.response(for: path, ifNoneMatch: request.headers[.ifNoneMatch]).createHeadResponse()
             }
         }
     }

@@ -16,14 +16,22 @@ export class ApiError extends Error {
 
 const TIMEOUT_MS = 10000;
 
+/** How far the server's clock is ahead of this device's, from the answers' Date headers. */
+let serverOffsetMs = 0;
+
+/** Now by the server's clock (to the second), so a countdown does not trust a wrong device clock. */
+export function serverNow() {
+  return Date.now() + serverOffsetMs;
+}
+
 /**
  * Sends one request. Options: body (JSON), gated (send the queue token), key (Idempotency-Key),
  * etag (If-None-Match; a 304 answers { notModified: true }), anonymous (no API key).
  */
-export async function call(method, path, { body, gated = false, key, etag, anonymous = false } = {}) {
+export async function call(method, path, { body, gated = false, key, etag, anonymous = false, apiKey } = {}) {
   const headers = { Accept: 'application/json' };
-  const user = session.user;
-  if (!anonymous && user) headers.Authorization = `Bearer ${user.apiKey}`;
+  const bearer = apiKey || session.user?.apiKey;
+  if (!anonymous && bearer) headers.Authorization = `Bearer ${bearer}`;
   if (gated && session.queueToken) headers['X-Queue-Token'] = session.queueToken;
   if (key) headers['Idempotency-Key'] = key;
   if (etag) headers['If-None-Match'] = etag;
@@ -38,6 +46,9 @@ export async function call(method, path, { body, gated = false, key, etag, anony
   } catch {
     throw new ApiError(0, { code: 'network' });
   }
+  const serverDate = Date.parse(response.headers.get('Date'));
+  // The header has whole seconds: add half a second so the offset errs by at most that much.
+  if (!Number.isNaN(serverDate)) serverOffsetMs = serverDate + 500 - Date.now();
   if (response.status === 304) return { status: 304, notModified: true, etag };
   const text = await response.text();
   let data = null;
@@ -49,7 +60,7 @@ export async function call(method, path, { body, gated = false, key, etag, anony
 /** The endpoints the page uses, by what they do. */
 export const api = {
   signUp: (name) => call('POST', '/api/v1/users', { body: { name }, anonymous: true }),
-  me: () => call('GET', '/api/v1/users/me'),
+  me: (apiKey) => call('GET', '/api/v1/users/me', { apiKey }),
   concerts: () => call('GET', '/api/v1/concerts', { anonymous: true }),
   enterQueue: () => call('POST', '/api/v1/queue/tokens'),
   queueStatus: () => call('GET', '/api/v1/queue/tokens/current', { gated: true }),

@@ -55,7 +55,8 @@ function render() {
     return;
   }
   stopScreen = found.screen.render(root, { ...route, id: found.id }) || null;
-  main.focus({ preventScroll: true });
+  // A screen that focused its own first field keeps it; otherwise reading starts at the content.
+  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
   window.scrollTo(0, 0);
 }
 
@@ -71,10 +72,14 @@ function renderNav() {
     h('a', { href: '#/reservations' }, 'My reservations'),
     h('a', { href: '#/wallet' }, 'Wallet'),
     h('span', { class: 'who', 'data-testid': 'who' }, user.name),
-    h('button', {
-      class: 'link', type: 'button',
-      onclick: () => { session.signOut(); go('#/', { kind: 'info', text: 'You are signed out. This browser has forgotten your key.' }); },
-    }, 'Sign out'));
+    h('button', { class: 'link', type: 'button', onclick: signOut }, 'Sign out'));
+}
+
+/** Gives up any place in the waiting room (so the slot goes to the next person), then forgets the key. */
+async function signOut() {
+  if (session.queueToken) await api.leaveQueue().catch(() => null);
+  session.signOut();
+  go('#/', { kind: 'info', text: 'You are signed out. This browser has forgotten your key.' });
 }
 
 /** A stored key that no longer works (a new database, say) is forgotten rather than failing everywhere. */
@@ -91,8 +96,13 @@ async function checkStoredUser() {
   }
 }
 
-session.onChange(renderNav);
-window.addEventListener('hashchange', render);
+session.onUserChange(renderNav);
+// Only #/… addresses are screens; any other fragment is a jump within the page.
+window.addEventListener('hashchange', () => { if (location.hash === '' || location.hash.startsWith('#/')) render(); });
+document.querySelector('.skip').addEventListener('click', (event) => {
+  event.preventDefault();
+  document.getElementById('main').focus();
+});
 renderNav();
 render();
 checkStoredUser();

@@ -20,7 +20,7 @@ export function describe(error, context = {}) {
     case 'reservation_not_payable': return 'This reservation can no longer be paid: it was given up or has already been paid.';
     case 'reservation_not_cancelable': return 'This reservation cannot be canceled now: a payment is going through, or booking for this date has closed.';
     case 'request_in_progress': return 'Your payment is still going through. Wait a moment, then press Pay again to see how it went.';
-    case 'idempotency_key_reused': return 'This payment was already made with different details. Reload the page and try again.';
+    case 'idempotency_key_reused': return 'This request was already made with different details. Please try again.';
     case 'invalid_amount': return 'Enter a whole number of won, from 1 to 10,000,000.';
     case 'queue_token_required':
     case 'queue_token_inactive': return 'Your turn in the waiting room is over. Please join the line again.';
@@ -30,7 +30,10 @@ export function describe(error, context = {}) {
       return context.action === 'pay'
         ? 'The box office is busy, so we do not know yet whether you paid. Press Pay again to find out: you will never be charged twice.'
         : 'The box office is busy right now. Please try again in a moment.';
-    case 'network': return 'We could not reach the box office. Check your connection and try again.';
+    case 'network':
+      return context.action === 'pay'
+        ? 'We could not reach the box office, so we do not know yet whether you paid. Press Pay again to find out: you will never be charged twice.'
+        : 'We could not reach the box office. Check your connection and try again.';
     case 'invalid_request': return context.action === 'sign-up' ? 'Enter a name of 1 to 50 characters.' : 'Something in that request was not right. Please check it and try again.';
     case 'payload_too_large': return 'That is too much to send at once.';
     default: return 'Something went wrong. Please try again.';

@@ -20,7 +20,7 @@ export function takeNotice() {
 
 /** The current address: path parts and query, e.g. #/schedules/3?concert=1. */
 export function currentRoute() {
-  const raw = location.hash.replace(/^#/, '') || '/';
+  const raw = location.hash.startsWith('#/') ? location.hash.slice(1) : '/';
   const [path, query = ''] = raw.split('?');
   return { parts: path.split('/').filter(Boolean), query: new URLSearchParams(query), hash: `#${raw}` };
 }

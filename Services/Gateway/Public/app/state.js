@@ -10,20 +10,28 @@ function load() {
 let saved = load();
 const listeners = new Set();
 
-function save() {
-  localStorage.setItem(STORE, JSON.stringify(saved));
-  for (const listener of listeners) listener();
+let lastUser = JSON.stringify(saved.user || null);
+
+function notifyIfUserChanged() {
+  const user = JSON.stringify(saved.user || null);
+  if (user !== lastUser) { lastUser = user; for (const listener of listeners) listener(); }
 }
 
-/** A fresh random idempotency key. */
+function save() {
+  localStorage.setItem(STORE, JSON.stringify(saved));
+  notifyIfUserChanged();
+}
+
+/** A fresh random idempotency key (getRandomValues works on plain http too, randomUUID does not). */
 export function newKey() {
-  return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
 export const session = {
   /** `{ id, name, apiKey }` or null. */
   get user() { return saved.user || null; },
-  signIn(user) { saved = { user }; save(); },
+  signIn(user) { saved = { user, schedules: saved.schedules }; save(); },
   signOut() { saved = {}; save(); },
   rename(name) { if (saved.user) { saved.user.name = name; save(); } },
 
@@ -49,10 +57,11 @@ export const session = {
   },
   schedule(id) { return (saved.schedules || {})[id] || null; },
 
-  onChange(listener) { listeners.add(listener); },
+  /** Calls `listener` whenever who is signed in changes (here or in another tab). */
+  onUserChange(listener) { listeners.add(listener); },
 };
 
 // Another tab signed in or out: follow it.
 window.addEventListener('storage', (event) => {
-  if (event.key === STORE) { saved = load(); for (const listener of listeners) listener(); }
+  if (event.key === STORE) { saved = load(); notifyIfUserChanged(); }
 });

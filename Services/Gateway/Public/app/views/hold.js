@@ -1,7 +1,7 @@
 // One reservation: while it is held, a countdown to its expiresAt (a warning in the last minute,
 // and plain words once it has lapsed), the wallet's balance beside the price, a top-up for what is
 // missing, and Pay (one idempotency key per reservation, so pressing Pay again never pays twice).
-import { api } from '../api.js';
+import { api, serverNow } from '../api.js';
 import { h, show, message } from '../dom.js';
 import { minutesSeconds, when, won } from '../format.js';
 import { describe } from '../messages.js';
@@ -19,9 +19,11 @@ export function render(root, route) {
   let reservation = null;
   let balance = null;
   let tick = null;
+  let retryTimer = null;
   let stopped = false;
   let busy = false;
-  let topUpKey = newKey();
+  // A top-up's key is kept until it succeeds, or until the amount changes, so a retry never charges twice.
+  let topUp = { key: null, amount: null };
 
   const status = h('div', { 'aria-live': 'polite', 'data-testid': 'hold-status' });
   const body = h('div');
@@ -29,14 +31,19 @@ export function render(root, route) {
 
   async function load() {
     try {
-      const [held, wallet, concerts] = await Promise.all([api.reservation(reservationId), api.wallet(), api.concerts()]);
+      // The title is a nicety: without it the seat can still be paid.
+      const [held, wallet, concerts] = await Promise.all([
+        api.reservation(reservationId), api.wallet(), api.concerts().catch(() => ({ data: [] }))]);
       if (stopped) return;
       reservation = held.data;
       balance = wallet.data.balance;
       reservation.concertTitle = concerts.data.find((concert) => concert.id === reservation.concertId)?.title;
       draw();
     } catch (error) {
-      if (!stopped) show(body, h('h1', {}, 'Reservation'), message('error', describe(error, { action: 'load' })));
+      if (stopped) return;
+      const retry = error.code === 'service_unavailable' || error.code === 'network';
+      show(body, h('h1', {}, 'Reservation'), message(retry ? 'warning' : 'error', describe(error, { action: 'load' }), retry ? ' Trying again…' : ''));
+      if (retry) retryTimer = setTimeout(load, 2000);
     }
   }
 
@@ -54,11 +61,12 @@ export function render(root, route) {
   }
 
   function lapsed() {
-    return reservation.status === 'reserving' && Date.parse(reservation.expiresAt) <= Date.now();
+    return reservation.status === 'reserving' && Date.parse(reservation.expiresAt) <= serverNow();
   }
 
   function draw() {
     clearInterval(tick);
+    if (stopped) return;
     if (reservation.status === 'reserved') {
       show(body, heading(),
         message('success', `Paid. Seat ${reservation.seatNumber} is yours.`),
@@ -92,7 +100,7 @@ export function render(root, route) {
       h('div', { class: 'actions' }, payButton,
         h('button', { type: 'button', class: 'secondary', onclick: cancel }, 'Give up this seat')));
     const update = () => {
-      const left = Date.parse(reservation.expiresAt) - Date.now();
+      const left = Date.parse(reservation.expiresAt) - serverNow();
       if (left <= 0) { draw(); return; }
       countdown.textContent = minutesSeconds(left);
       const warn = left < 60000;
@@ -114,13 +122,17 @@ export function render(root, route) {
       if (busy) return;
       busy = true;
       form.querySelector('button').disabled = true;
+      const value = Number(amount.value);
+      if (topUp.amount !== value) topUp = { key: newKey(), amount: value };
       try {
-        const { data } = await api.topUp(Number(amount.value), topUpKey);
-        topUpKey = newKey();
+        const { data } = await api.topUp(value, topUp.key);
+        topUp = { key: null, amount: null };
+        if (stopped) return;
         balance = data.balance;
         show(status, message('success', `Topped up. Your balance is now ${won(balance)}.`));
         draw();
       } catch (error) {
+        if (stopped) return;
         show(status, message('error', describe(error, { action: 'top-up' })));
         form.querySelector('button').disabled = false;
       }
@@ -137,6 +149,7 @@ export function render(root, route) {
     try {
       await api.pay(reservationId, session.paymentKey(reservationId));
       session.settlePayment(reservationId);
+      if (stopped) return;
       go('#/reservations', { kind: 'success', text: `Paid. Seat ${reservation.seatNumber} is yours. Enjoy the concert!` });
       return;
     } catch (error) {
@@ -147,11 +160,13 @@ export function render(root, route) {
         balance = (await api.wallet().catch(() => ({ data: { balance } }))).data.balance;
         shortBy = reservation.price - balance;
       }
+      // These answers are final for this key: a new attempt needs a new key.
+      if (['reservation_expired', 'reservation_not_payable', 'idempotency_key_reused'].includes(error.code)) session.settlePayment(reservationId);
       if (['reservation_expired', 'reservation_not_payable', 'insufficient_balance'].includes(error.code)) {
-        if (error.code !== 'insufficient_balance') session.settlePayment(reservationId);
         const fresh = await api.reservation(reservationId).catch(() => null);
+        if (stopped) return;
         if (fresh) reservation = { ...fresh.data, concertTitle: reservation.concertTitle };
-        if (error.code === 'reservation_expired') reservation.expiresAt = new Date(Math.min(Date.parse(reservation.expiresAt), Date.now())).toISOString();
+        if (error.code === 'reservation_expired') reservation.expiresAt = new Date(Math.min(Date.parse(reservation.expiresAt), serverNow())).toISOString();
         draw();
       } else {
         body.querySelectorAll('.actions button').forEach((button) => { button.disabled = false; });
@@ -167,16 +182,18 @@ export function render(root, route) {
     busy = true;
     try {
       const { data } = await api.cancel(reservationId);
+      if (stopped) return;
       reservation = { ...data, concertTitle: reservation.concertTitle };
       session.settlePayment(reservationId);
       show(status, message('success', refund ? `Canceled. ${won(reservation.price)} is back in your wallet.` : `You gave up seat ${reservation.seatNumber}. It is back on sale.`));
       draw();
     } catch (error) {
+      if (stopped) return;
       show(status, message('error', describe(error, { seatNumber: reservation.seatNumber, action: 'cancel' })));
     }
     busy = false;
   }
 
   load();
-  return () => { stopped = true; clearInterval(tick); };
+  return () => { stopped = true; clearInterval(tick); clearTimeout(retryTimer); };
 }

@@ -1,5 +1,5 @@
 // "My reservations": every reservation of the signed-in user, newest first, with its status.
-import { api } from '../api.js';
+import { api, serverNow } from '../api.js';
 import { h, show, message } from '../dom.js';
 import { when, won } from '../format.js';
 import { describe } from '../messages.js';
@@ -15,7 +15,7 @@ export function render(root) {
   Promise.all([api.reservations(), api.concerts()]).then(([list, concerts]) => {
     if (stopped) return;
     const titles = new Map(concerts.data.map((concert) => [concert.id, concert.title]));
-    const now = Date.now();
+    const now = serverNow();
     const items = list.data.map((reservation) => {
       const lapsed = reservation.status === 'reserving' && Date.parse(reservation.expiresAt) <= now;
       const status = lapsed ? 'canceled' : reservation.status;

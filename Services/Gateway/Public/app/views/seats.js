@@ -31,9 +31,14 @@ export function render(root, route) {
   let stopped = false;
   let timer = null;
   let listLayout = false;
+  // Each refresh chain has a number; a newer chain makes an older answer void.
+  let generation = 0;
+  let drawnSelection;
+  let chosenNumber = null;
+  let warned = false;
 
   const status = h('div', { class: 'seat-status', 'aria-live': 'polite', 'data-testid': 'seat-status' });
-  const mapBox = h('div', { class: 'seat-map', 'data-testid': 'seat-map' });
+  const mapBox = h('div', { class: 'seat-map', 'data-testid': 'seat-map', tabindex: -1 });
   const listBox = h('ul', { class: 'seat-list', 'data-testid': 'seat-list', 'aria-label': 'Seats as a list' });
   const selection = h('section', { class: 'selection', 'aria-live': 'polite', 'data-testid': 'selection' });
   const toggle = h('button', { type: 'button', class: 'link layout-toggle', onclick: () => setLayout(!listLayout) }, 'Show the seats as a list');
@@ -61,8 +66,10 @@ export function render(root, route) {
   function selected() { return seats.find((seat) => seat.id === selectedId) || null; }
 
   function choose(seat) {
-    if (seat.status !== 'available') return;
+    // While a hold is on its way, nothing else can be chosen (no second hold by a stray click).
+    if (holding || seat.status !== 'available') return;
     selectedId = seat.id;
+    chosenNumber = seat.number;
     show(status);
     draw();
     selection.querySelector('button.primary')?.focus();
@@ -119,9 +126,15 @@ export function render(root, route) {
       }
       svg.append(group);
     }
-    const focusedId = document.activeElement?.closest?.('.seat-map [data-seat-id]')?.dataset.seatId;
+    const focusedId = Number(document.activeElement?.closest?.('.seat-map [data-seat-id]')?.dataset.seatId);
     show(mapBox, svg);
-    if (focusedId) mapBox.querySelector(`[data-seat-id="${focusedId}"]`)?.focus();
+    if (focusedId) {
+      // Keep the keyboard where it was; if that seat was just taken, move to the nearest free one.
+      const seat = seats.find((item) => item.id === focusedId);
+      const target = seat && seat.status === 'available' ? seat : seat && (neighbour(seat, 'ArrowRight') || neighbour(seat, 'ArrowLeft'));
+      const element = target && mapBox.querySelector(`[data-seat-id="${target.id}"]`);
+      if (element) element.focus(); else mapBox.focus();
+    }
   }
 
   function drawList() {
@@ -160,33 +173,51 @@ export function render(root, route) {
     drawLegend(prices);
     drawMap(tiers);
     drawList();
-    drawSelection();
+    // The Hold button is rebuilt only when the choice changes, so focus and a click on it survive
+    // other people's changes to the map.
+    if (drawnSelection !== selectedId) {
+      drawnSelection = selectedId;
+      drawSelection();
+    }
   }
 
   function lost(number) {
     show(status, message('error', describe({ code: 'seat_unavailable' }, { seatNumber: number })));
   }
 
-  async function refresh() {
+  /** Starts a new refresh chain now; an older request still on its way is ignored when it lands. */
+  function refreshNow() {
+    clearTimeout(timer);
+    generation += 1;
+    refresh(generation);
+  }
+
+  async function refresh(chain) {
     try {
       const answer = await api.seats(scheduleId, etag);
-      if (stopped || holding) return;
+      if (stopped || holding || chain !== generation) return;
+      if (warned) { show(status); warned = false; }
       if (!answer.notModified) {
         seats = answer.data.seats;
         etag = answer.etag;
         const mine = selected();
         if (selectedId !== null && (!mine || mine.status !== 'available')) {
-          lost(mine ? mine.number : '');
+          lost(chosenNumber);
           selectedId = null;
         }
         draw();
       }
     } catch (error) {
-      if (stopped) return;
+      if (stopped || holding || chain !== generation) return;
       if (error.needsQueue) { go(queuePage, { kind: 'info', text: describe(error) }); return; }
-      show(status, message('warning', describe(error, { action: 'load' })));
+      if (error.code === 'unauthorized' || error.code === 'not_found') {
+        show(status, message('error', describe(error, { action: 'load' })), h('p', {}, h('a', { href: '#/' }, 'Back to the concerts')));
+        return;
+      }
+      show(status, message('warning', describe(error, { action: 'load' }), ' We will keep trying.'));
+      warned = true;
     }
-    if (!stopped) timer = setTimeout(refresh, REFRESH_MS);
+    if (!stopped && chain === generation) timer = setTimeout(() => refresh(chain), REFRESH_MS);
   }
 
   async function holdSeat(seat) {
@@ -195,6 +226,7 @@ export function render(root, route) {
     show(status, message('info', `Holding seat ${seat.number}…`));
     try {
       const { data } = await api.hold(seat.id);
+      if (stopped) return;
       go(`#/reservations/${data.id}`, { kind: 'success', text: `Seat ${seat.number} is yours for now. Pay before the time runs out.` });
     } catch (error) {
       holding = false;
@@ -204,8 +236,7 @@ export function render(root, route) {
       show(status, message('error', describe(error, { seatNumber: seat.number, action: 'hold' })));
       if (error.code === 'hold_limit') status.append(h('p', {}, h('a', { href: '#/reservations' }, 'See your reservations')));
       draw();
-      clearTimeout(timer);
-      refresh();
+      refreshNow();
     }
   }
 
@@ -218,6 +249,6 @@ export function render(root, route) {
       h('li', {}, h('span', { class: 'swatch selected' }), 'Your choice'));
   }
 
-  refresh();
+  refreshNow();
   return () => { stopped = true; clearTimeout(timer); };
 }

@@ -39,13 +39,13 @@ export function render(root, route) {
   keyForm.addEventListener('submit', async (event) => {
     event.preventDefault();
     const apiKey = keyInput.value.trim();
-    session.signIn({ id: 0, name: '', apiKey });
+    if (!apiKey) { show(keyStatus, message('error', 'Paste your key first.')); return; }
     try {
-      const { data } = await api.me();
+      // Checked with the key itself: whoever is signed in now stays so until it works.
+      const { data } = await api.me(apiKey);
       session.signIn({ id: data.id, name: data.name, apiKey });
       go(next, { kind: 'success', text: `Welcome back, ${data.name}.` });
     } catch (error) {
-      session.signOut();
       show(keyStatus, message('error', error.code === 'unauthorized' ? 'That key is not one we know.' : describe(error)));
     }
   });

@@ -14,6 +14,7 @@ export function render(root, route) {
   let timer = null;
   let stopped = false;
   let firstPosition = null;
+  let leaving = false;
 
   const position = h('strong', { class: 'position', 'data-testid': 'position' }, '…');
   const ahead = h('span', { 'data-testid': 'ahead' });
@@ -51,6 +52,13 @@ export function render(root, route) {
 
   async function enter() {
     const { data } = await api.enterQueue();
+    if (leaving) {
+      // Left while this place was being taken: give it straight back.
+      session.setQueueToken(data.token);
+      await api.leaveQueue().catch(() => null);
+      session.forgetQueueToken();
+      return data;
+    }
     session.setQueueToken(data.token);
     return data;
   }
@@ -71,6 +79,8 @@ export function render(root, route) {
       if (error.code === 'queue_token_inactive') {
         session.forgetQueueToken();
         timer = setTimeout(poll, 0);
+      } else if (error.code === 'unauthorized' || error.code === 'not_found') {
+        show(status, message('error', describe(error)), h('p', {}, h('a', { href: '#/' }, 'Back to the concerts')));
       } else {
         show(status, message('warning', describe(error), ' We will keep trying.'));
         timer = setTimeout(poll, 2000);
@@ -84,14 +94,18 @@ export function render(root, route) {
   async function leaveLine() {
     leave.disabled = true;
     stopped = true;
+    leaving = true;
     clearTimeout(timer);
     try {
       if (session.queueToken) await api.leaveQueue();
     } catch (error) {
       if (error.code !== 'queue_token_inactive') {
+        // Still in line: say so, and keep following the place.
         show(status, message('error', describe(error)));
         leave.disabled = false;
         stopped = false;
+        leaving = false;
+        poll();
         return;
       }
     }

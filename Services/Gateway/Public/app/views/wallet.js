@@ -12,7 +12,8 @@ const QUICK_AMOUNTS = [50000, 100000, 200000];
 export function render(root) {
   if (!requireUser()) return;
   let stopped = false;
-  let key = newKey();
+  // A top-up's key is kept until it succeeds, or until the amount changes, so a retry never charges twice.
+  let pending = { key: null, amount: null };
   const balance = h('strong', { class: 'balance', 'data-testid': 'balance' }, '…');
   const status = h('div', { 'aria-live': 'polite', 'data-testid': 'wallet-status' });
   const ledger = h('div', { class: 'ledger' });
@@ -30,15 +31,16 @@ export function render(root) {
     const value = Number(amount.value);
     if (!Number.isSafeInteger(value) || value <= 0) { show(status, message('error', describe({ code: 'invalid_amount' }))); return; }
     submit.disabled = true;
+    if (pending.amount !== value) pending = { key: newKey(), amount: value };
     try {
-      const { data } = await api.topUp(value, key);
-      key = newKey();
+      const { data } = await api.topUp(value, pending.key);
+      pending = { key: null, amount: null };
+      if (stopped) return;
       amount.value = '';
       show(status, message('success', `Topped up ${won(value)}. Your balance is ${won(data.balance)}.`));
       await load();
     } catch (error) {
-      // A 503 leaves the outcome unknown: the same key asks again without charging twice.
-      if (error.code !== 'service_unavailable' && error.code !== 'network') key = newKey();
+      if (stopped) return;
       show(status, message('error', describe(error, { action: 'top-up' })));
     }
     submit.disabled = false;
