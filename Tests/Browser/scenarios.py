@@ -136,10 +136,18 @@ def keyboard(run):
     focused().send_keys(Keys.ENTER)
     fan.wait_text(f"Seat {second} ·", '[data-testid="selection"]')
     check(focused().get_attribute("data-testid") == "hold", "choosing a seat does not move the focus to Hold")
+    # Changing one's mind: Shift+Tab back to the map, choose another seat with Space instead.
+    focused().send_keys(Keys.SHIFT, Keys.TAB)
+    check(focused().get_attribute("data-status") == "available", "Shift+Tab from Hold does not reach a seat")
+    third = int(focused().get_attribute("data-number"))
+    check(third != second, f"Shift+Tab landed on the chosen seat {third}")
     focused().send_keys(Keys.SPACE)
-    fan.wait_hold_screen(second)
+    fan.wait_text(f"Seat {third} ·", '[data-testid="selection"]')
+    check(focused().get_attribute("data-testid") == "hold", "choosing with Space does not move the focus to Hold")
+    focused().send_keys(Keys.ENTER)
+    fan.wait_hold_screen(third)
     no_console_errors(fan)
-    say(f"Tab reached seat {first}; arrows chose seat {second}; Space held it")
+    say(f"Tab reached seat {first}; arrows reached seat {second}, Enter chose it; Shift+Tab and Space chose seat {third}; Enter held it")
 
 
 @scenario

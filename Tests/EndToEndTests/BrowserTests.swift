@@ -21,7 +21,7 @@ struct BrowserTests {
         try await run("booking", Self.fastQueue.merging(["HOLD_SECONDS": "120"]) { $1 })
     }
 
-    @Test("a seat found with Tab, moved to with the arrow keys, chosen with Enter and held with Space")
+    @Test("a seat found with Tab and the arrow keys, chosen with Enter, then another with Shift+Tab and Space, and held with Enter")
     func keyboard() async throws {
         try await run("keyboard", Self.fastQueue)
     }

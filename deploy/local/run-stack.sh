@@ -66,7 +66,7 @@ trap stop_all INT TERM
 (
   for _ in $(seq 1 300); do
     if "$bin/gateway" probe ping >/dev/null 2>&1; then
-      echo "run-stack: ready at http://${GATEWAY_HOST:-127.0.0.1}:${GATEWAY_PORT:-8080} (Ctrl-C stops)" >&2
+      echo "run-stack: ready: open http://${GATEWAY_HOST:-127.0.0.1}:${GATEWAY_PORT:-8080}/ in a browser to book (Ctrl-C stops)" >&2
       exit 0
     fi
     sleep 1

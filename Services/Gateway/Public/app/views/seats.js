@@ -40,7 +40,7 @@ export function render(root, route) {
   const status = h('div', { class: 'seat-status', 'aria-live': 'polite', 'data-testid': 'seat-status' });
   const mapBox = h('div', { class: 'seat-map', 'data-testid': 'seat-map', tabindex: -1 });
   const listBox = h('ul', { class: 'seat-list', 'data-testid': 'seat-list', 'aria-label': 'Seats as a list' });
-  const selection = h('section', { class: 'selection', 'aria-live': 'polite', 'data-testid': 'selection' });
+  const selection = h('section', { class: 'selection', 'aria-live': 'polite', 'data-testid': 'selection', tabindex: -1 });
   const toggle = h('button', { type: 'button', class: 'link layout-toggle', onclick: () => setLayout(!listLayout) }, 'Show the seats as a list');
   const seatsBox = h('div', { class: 'seats' }, mapBox, listBox);
   const legendBox = h('ul', { class: 'legend', 'aria-label': 'What the colours mean' });
@@ -53,6 +53,8 @@ export function render(root, route) {
     date ? h('p', { class: 'lead' }, when(date.startsAt)) : null,
     legendBox,
     toggle,
+    // Every free seat is a Tab stop; this lets keyboard users past all of them at once.
+    h('a', { class: 'skip-seats', href: '#', onclick: (event) => { event.preventDefault(); selection.focus(); } }, 'Skip past the seats'),
     status,
     seatsBox,
     selection);
