@@ -22,7 +22,7 @@ export function describe(error, context = {}) {
     case 'request_in_progress': return 'Your payment is still going through. Wait a moment, then press Pay again to see how it went.';
     case 'idempotency_key_reused': return 'This request was already made with different details. Please try again.';
     case 'invalid_amount': return 'Enter a whole number of won, from 1 to 10,000,000.';
-    case 'queue_token_required':
+    case 'queue_token_required': return 'Please wait your turn in the waiting room first: it lets people in a few at a time.';
     case 'queue_token_inactive': return 'Your turn in the waiting room is over. Please join the line again.';
     case 'unauthorized': return 'This browser is no longer signed in. Please sign up or sign in again.';
     case 'not_found': return context.action === 'load' ? 'We could not find that page.' : 'We could not find that. It may have been removed.';
