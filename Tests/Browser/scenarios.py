@@ -226,6 +226,7 @@ def lapse(run):
     check("Less than a minute left" in fan.text(), "no words for the last minute")
     ended = fan.find('[data-testid="ended"]', timeout=float(os.environ.get("HOLD_SECONDS", "5")) + 10)
     check(f"Your hold on seat {number} has lapsed" in ended.text and "not charged" in ended.text, f"the page says {ended.text!r}")
+    check("yours for now" not in fan.text(), f"the lapsed hold still says the seat is yours: {fan.text()!r}")
     fan.snap("10-hold-lapsed")
     fan.click_text("Choose a seat again")
     fan.wait_heading("Choose a seat")

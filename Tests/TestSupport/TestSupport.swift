@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A fresh folder under the system's temporary directory, removed by `remove()`.
 /// Short paths keep `ipc://` endpoints under the 107-byte limit of a Unix socket path.
@@ -24,24 +25,41 @@ package struct TemporaryDirectory: Sendable {
     package func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it).
+/// A TCP port on 127.0.0.1 that was free a moment ago. Ports come from below the kernel's
+/// ephemeral range (32768-60999 on Linux), each handed out once per test process: a port the kernel
+/// picked for `bind(0)` could be taken again for an outgoing connection (a browser's, say) before
+/// the process under test binds it, and the gateway would then fail to start.
 package func freeTCPPort() throws -> Int {
+    for _ in 0..<PortPool.size {
+        let port = PortPool.next()
+        if canBind(port: port) { return port }
+    }
+    throw POSIXError(.EADDRINUSE)
+}
+
+private enum PortPool {
+    static let first = 20_000, size = 12_000
+    private static let cursor = Mutex(Int.random(in: 0..<size))
+
+    static func next() -> Int {
+        cursor.withLock { offset in
+            offset = (offset + 1) % size
+            return first + offset
+        }
+    }
+}
+
+private func canBind(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw POSIXError(.EMFILE) }
+    guard fd >= 0 else { return false }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
+    return withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    } == 0
 }
 
 /// A `tcp://127.0.0.1:<port>` endpoint on a free port.

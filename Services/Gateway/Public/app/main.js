@@ -49,12 +49,13 @@ function render() {
   const found = match(route.parts);
   const notice = takeNotice();
   const root = h('div', { class: 'screen' });
-  show(main, notice ? message(notice.kind, notice.text) : null, root);
+  const arrival = notice ? message(notice.kind, notice.text) : null;
+  show(main, arrival, root);
   if (!found) {
     show(root, h('h1', {}, 'Page not found'), h('p', {}, h('a', { href: '#/' }, 'See the concerts')));
     return;
   }
-  stopScreen = found.screen.render(root, { ...route, id: found.id }) || null;
+  stopScreen = found.screen.render(root, { ...route, id: found.id, dismissNotice: () => arrival?.remove() }) || null;
   // A screen that focused its own first field keeps it; otherwise reading starts at the content.
   if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
   window.scrollTo(0, 0);

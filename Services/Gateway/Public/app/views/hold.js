@@ -67,6 +67,8 @@ export function render(root, route) {
   function draw() {
     clearInterval(tick);
     if (stopped) return;
+    // The banner this screen arrived with ("Seat 7 is yours for now") is stale once the hold ends.
+    if (reservation.status !== 'reserving' || lapsed()) route.dismissNotice?.();
     if (reservation.status === 'reserved') {
       show(body, heading(),
         message('success', `Paid. Seat ${reservation.seatNumber} is yours.`),
