@@ -2,11 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build run test test-tools
+.PHONY: help setup build run test test-tools bench bench-quick
 
 help:
 	@echo "make run    build in release mode and start the whole stack in the foreground"
 	@echo "make test   build and run the whole test suite, end-to-end tests included"
+	@echo "make bench  build in release mode, run the baselines and scenarios, write docs/benchmarks/report.md"
 
 # Installs missing system packages (libzmq3-dev, libsqlite3-dev) when run as root.
 setup:
@@ -27,3 +28,12 @@ test-tools: setup
 test: setup test-tools
 	swift build --build-tests
 	swift test --skip-build --disable-xctest
+
+# The benchmarks (docs/benchmarks.md): the baselines and every scenario in one run, release build.
+# BENCH_ARGS passes options to `loadgen bench` (see `.build/release/loadgen bench --help`).
+bench: build
+	.build/release/loadgen bench --out docs/benchmarks $(BENCH_ARGS)
+
+# A short run that checks the benchmarks work, without overwriting the committed report.
+bench-quick: build
+	.build/release/loadgen bench --quick --out .build/bench-quick $(BENCH_ARGS)

@@ -54,7 +54,8 @@ func serviceTests(_ folder: String) -> [Target] {
 let package = Package(
     name: "concert-ticketing",
     platforms: [.macOS(.v15)],
-    products: services.map { .executable(name: $0.executable, targets: ["\($0.folder)Service"]) },
+    products: services.map { .executable(name: $0.executable, targets: ["\($0.folder)Service"]) }
+        + [.executable(name: "loadgen", targets: ["LoadGen"])],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
@@ -67,6 +68,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -104,6 +106,22 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/TestSupport"
+        ),
+        // The load generator and the baselines of `make bench`; it runs the stack with the test harness.
+        .executableTarget(
+            name: "LoadGen",
+            dependencies: [
+                "TestSupport", "ServiceKit", "Messaging", "Contracts", "ZeroMQ",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/LoadGen"
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], path: "Tests/ZeroMQTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "ZeroMQ", "TestSupport"], path: "Tests/MessagingTests"),
