@@ -57,13 +57,16 @@ struct Bench {
             defer { Task { await client.shutdown() } }
             let scenarios = Scenarios(stack: stack, client: client, settings: settings)
 
+            if settings.runs("hop") {
             log("scenario 1: one service hop")
             let hop = try await scenarios.hop(count: 20_000)
             report.scenarios.append(.init(name: "1. one service hop: concert.ping through RPCClient", measured: .latency(hop),
                                           baseline: "zeromq round trip", target: "median within 2× the raw round trip",
                                           met: hop.p50 <= 2 * rawRoundTrip.p50,
                                           figure: String(format: "median %.3f ms vs %.3f ms raw: %.2f×", hop.p50, rawRoundTrip.p50, hop.p50 / rawRoundTrip.p50)))
+            }
 
+            if settings.runs("read") {
             log("scenario 2: the read path")
             let read = try await scenarios.readPath()
             report.phases.append(read.openLoop)
@@ -73,8 +76,9 @@ struct Bench {
                                           figure: String(format: "%.0f/s vs %.0f/s: %.0f%%; unchanged map (304) %.0f/s",
                                                          read.capacity.perSecond, helloCapacity.perSecond, 100 * read.capacity.perSecond / helloCapacity.perSecond,
                                                          read.notModified.perSecond)))
+            }
 
-            for variant in FlashVariant.allCases {
+            for variant in FlashVariant.allCases where settings.runs("flash") {
                 log("scenario 3: the flash sale, \(variant.rawValue)")
                 let flash = try await scenarios.flashSale(variant)
                 report.phases.append(flash.phase)
@@ -89,6 +93,7 @@ struct Bench {
                                    flash.bookingsPerSecond, flash.phase.targetRate, holdP99, payP99, flash.oversold, flash.soldOut, sqlite.perSecond)))
             }
 
+            if settings.runs("room") {
             log("scenario 4: the waiting room")
             let room = try await scenarios.waitingRoom()
             report.phases += [room.issue, room.status]
@@ -98,6 +103,7 @@ struct Bench {
                                           figure: String(format: "%.0f issues/s (offered %.0f/s), p99 %.1f ms; status polls %.0f/s, p99 %.1f ms",
                                                          room.issuesPerSecond, room.issue.targetRate, room.issue.latencies["issue"]?.p99 ?? .nan,
                                                          room.statusPerSecond, room.status.latencies["status"]?.p99 ?? .nan)))
+            }
 
             // Peak resident size over the whole run, read before the processes stop.
             let peaks = TestStack.all.map { ProcessMemory(name: $0, pid: stack.process($0)?.pid) }
@@ -116,6 +122,7 @@ struct Bench {
             throw error
         }
 
+        if settings.runs("admission") {
         log("scenario 4b: admission rate accuracy")
         let admission = try await Scenarios.admissionAccuracy(rate: 200, seconds: min(settings.seconds, 10))
         report.scenarios.append(.init(name: "4. the waiting room: admission rate", measured: nil, baseline: nil,
@@ -124,6 +131,7 @@ struct Bench {
                                       figure: String(format: "configured %.0f/s, observed %.1f/s (%+.1f%%) over %.1f s",
                                                      admission.configured, admission.observed, 100 * (admission.observed / admission.configured - 1),
                                                      admission.window) + "; admitted in arrival order: \(admission.inOrder ? "yes" : "no")"))
+        }
         report.finishedAt = Date()
         return report
     }

@@ -39,9 +39,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "A short run (fewer users, 3-second phases) to check that everything works.")
     var quick = false
 
+    @Option(parsing: .upToNextOption, help: "Run only these scenarios (hop, read, flash, room, admission); the baselines always run.")
+    var only: [String] = []
+
     func run() async throws {
         var settings = BenchSettings(seconds: seconds, bookingRate: bookingRate, readRate: readRate,
-                                     tokenRate: tokenRate, connections: connections)
+                                     tokenRate: tokenRate, connections: connections, only: only)
+        if let unknown = only.first(where: { !BenchSettings.scenarioNames.contains($0) }) {
+            throw ValidationError("no scenario \(unknown): choose from \(BenchSettings.scenarioNames.joined(separator: ", "))")
+        }
         if quick { settings = settings.quick }
         let report = try await Bench(settings: settings).run()
         try ReportWriter(folder: out).write(report)
@@ -56,10 +62,15 @@ struct BenchSettings: Codable, Sendable {
     var readRate: Double
     var tokenRate: Double
     var connections: Int
+    var only: [String] = []
+
+    static let scenarioNames = ["hop", "read", "flash", "room", "admission"]
+
+    func runs(_ scenario: String) -> Bool { only.isEmpty || only.contains(scenario) }
 
     var quick: BenchSettings {
         BenchSettings(seconds: 3, bookingRate: min(bookingRate, 200), readRate: min(readRate, 500),
-                      tokenRate: min(tokenRate, 1000), connections: min(connections, 32))
+                      tokenRate: min(tokenRate, 1000), connections: min(connections, 32), only: only)
     }
 
     /// Users needed so that every arrival of the flash sale has its own funded, admitted user.

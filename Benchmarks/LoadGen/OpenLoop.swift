@@ -42,6 +42,8 @@ struct PhaseResult: Codable, Sendable {
     let achievedRate: Double
     let latencies: [String: LatencySummary]
     let outcomes: [String: Int]
+    /// CPU time each process of the stack spent per arrival during the phase, in milliseconds.
+    var cpuPerArrival: [String: Double] = [:]
 }
 
 /// One operation's latency distribution, in milliseconds.

@@ -123,8 +123,10 @@ struct ReportWriter {
                 lines.append("| \(phase.name) | " + String(format: "%.0f | %.0f | ", phase.targetRate, phase.achievedRate) + "\(operation) | \(l.count) | "
                              + String(format: "%.2f | %.2f | %.2f | %.2f | %.2f |", l.p50, l.p90, l.p99, l.p999, l.max))
             }
+            let cpu = phase.cpuPerArrival.sorted { $0.key < $1.key }.map { "\($0.key) " + String(format: "%.2f", $0.value) }
             let outcomes = phase.outcomes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
             lines.append("| \(phase.name) | | | outcomes | \(outcomes) | | | | | |")
+            if !cpu.isEmpty { lines.append("| \(phase.name) | | | CPU ms per arrival | \(cpu.joined(separator: ", ")) | | | | | |") }
         }
         lines += ["", "## Memory (resident, MiB)", "", "| process | idle | peak |", "|---|---|---|"]
         lines += report.memory.map { "| \($0.name) | " + String(format: "%.1f | %.1f |", Double($0.idleKiB) / 1024, Double($0.peakKiB) / 1024) }

@@ -28,6 +28,34 @@ struct Scenarios {
     let client: LoadClient
     let settings: BenchSettings
 
+    /// Runs a phase and adds the CPU time each process of the stack spent per arrival during it:
+    /// where a shortfall's time goes.
+    func withCPU(_ phase: @autoclosure () async -> PhaseResult) async -> PhaseResult {
+        let before = cpuSeconds()
+        var result = await phase()
+        let after = cpuSeconds()
+        for (name, seconds) in after {
+            result.cpuPerArrival[name] = ((seconds - (before[name] ?? 0)) * 1000 / Double(max(1, result.arrivals)) * 1000).rounded() / 1000
+        }
+        return result
+    }
+
+    /// User plus system CPU seconds so far of each process of the stack, from /proc.
+    func cpuSeconds() -> [String: Double] {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var found: [String: Double] = [:]
+        for name in TestStack.all {
+            guard let pid = stack.process(name)?.pid,
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let end = stat.lastIndex(of: ")") else { continue }
+            // After the command's closing parenthesis: state is field 3, utime 14 and stime 15.
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            found[name] = (user + system) / ticks
+        }
+        return found
+    }
+
     // MARK: 1. One service hop
 
     /// `concert.ping` through the same RPC client the gateway uses, one call after another.
@@ -64,10 +92,10 @@ struct Scenarios {
         let cached = await capacity(client, path, headers: fan.gated + [("If-None-Match", etag)], seconds: min(settings.seconds, 5),
                                     width: settings.connections, expect: 304)
         let client = client
-        let phase = await openLoop("read path", rate: settings.readRate, arrivals: Int(settings.readRate * settings.seconds)) { _, intended, recorder in
+        let phase = await withCPU(await openLoop("read path", rate: settings.readRate, arrivals: Int(settings.readRate * settings.seconds)) { _, intended, recorder in
             let answer = await client.send(.GET, path, headers: fan.gated)
             recorder.record("seats", since: intended, outcome: answer.outcome)
-        }
+        })
         return ReadPath(capacity: full, notModified: cached, openLoop: phase)
     }
 
@@ -94,7 +122,7 @@ struct Scenarios {
         let client = client
         let soldOut = Counter()
 
-        let phase = await openLoop("flash sale, \(variant.rawValue)", rate: settings.bookingRate, arrivals: users) { index, intended, recorder in
+        let phase = await withCPU(await openLoop("flash sale, \(variant.rawValue)", rate: settings.bookingRate, arrivals: users) { index, intended, recorder in
             let fan = fans[index]
             var generator = SystemRandomNumberGenerator()
             func pick() -> Int64 {
@@ -118,7 +146,7 @@ struct Scenarios {
             let paid = await client.send(.POST, "/api/v1/reservations/\(reservationId)/payment",
                                          headers: fan.auth + [("Idempotency-Key", "pay-\(reservationId)")])
             recorder.record("pay", since: payStart, outcome: paid.outcome)
-        }
+        })
         let paid = phase.outcomes["pay 201"] ?? 0
         return FlashSale(phase: phase, bookingsPerSecond: Double(paid) / phase.seconds,
                          oversold: try oversoldSeats(), soldOut: soldOut.count)
@@ -155,17 +183,17 @@ struct Scenarios {
         let fans = try await makeFans(users, funded: false, admitted: false)
         let client = client
         let tokens = Mutex([String?](repeating: nil, count: users))
-        let issue = await openLoop("token issues", rate: settings.tokenRate, arrivals: users) { index, intended, recorder in
+        let issue = await withCPU(await openLoop("token issues", rate: settings.tokenRate, arrivals: users) { index, intended, recorder in
             let answer = await client.send(.POST, "/api/v1/queue/tokens", headers: fans[index].auth)
             recorder.record("issue", since: intended, outcome: answer.outcome)
             if let token = answer.json()?["token"] as? String { tokens.withLock { $0[index] = token } }
-        }
+        })
         let issued = tokens.withLock { $0 }
-        let status = await openLoop("status polls", rate: settings.tokenRate, arrivals: users) { index, intended, recorder in
+        let status = await withCPU(await openLoop("status polls", rate: settings.tokenRate, arrivals: users) { index, intended, recorder in
             let answer = await client.send(.GET, "/api/v1/queue/tokens/current",
                                            headers: fans[index].auth + [("X-Queue-Token", issued[index] ?? "none")])
             recorder.record("status", since: intended, outcome: answer.outcome)
-        }
+        })
         return WaitingRoom(issue: issue, status: status)
     }
 
