@@ -178,8 +178,7 @@ struct Scenarios {
 
     /// Token issues (each arrival a user without a token) and status polls, at fixed rates.
     func waitingRoom() async throws -> WaitingRoom {
-        let seconds = min(settings.seconds, 5)
-        let users = Int(settings.tokenRate * seconds)
+        let users = Int(settings.tokenRate * settings.burstSeconds)
         let fans = try await makeFans(users, funded: false, admitted: false)
         let client = client
         let tokens = Mutex([String?](repeating: nil, count: users))

@@ -425,6 +425,23 @@ struct SeatRecord: SnakeCaseRecord, Sendable {
     let createdAt: Date
     let updatedAt: Date
 
+    /// Read column by column: seat rows are read by the thousand (every seat map, every hold), and
+    /// the Codable path costs several times more per row (profiled: `make bench`, docs/benchmarks.md).
+    init(row: Row) throws {
+        guard let status = SeatStatus(rawValue: row["status"]) else {
+            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "concert_seat \(row["id"] as Int64? ?? 0): unknown status")
+        }
+        id = row["id"]
+        concertScheduleId = row["concert_schedule_id"]
+        number = row["number"]
+        price = row["price"]
+        self.status = status
+        expiredAt = row["expired_at"]
+        reservationId = row["reservation_id"]
+        createdAt = row["created_at"]
+        updatedAt = row["updated_at"]
+    }
+
     /// A hold whose time has run out: it reads as available and anyone may take it.
     func isLapsed(at now: Date) -> Bool {
         status == .reserving && (expiredAt ?? now) <= now
