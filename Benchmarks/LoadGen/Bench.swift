@@ -111,7 +111,7 @@ struct Bench {
             let idleWorst = report.memory.map(\.idleKiB).max() ?? 0
             report.scenarios.append(.init(name: "5. memory: resident size of each process", measured: nil, baseline: nil,
                                           target: "each service under 30 MiB resident when idle", met: idleWorst < 30 * 1024,
-                                          figure: report.memory.map { "\($0.name) \($0.idleKiB / 1024) MiB idle, \($0.peakKiB / 1024) MiB peak" }.joined(separator: "; ")))
+                                          figure: report.memory.map { "\($0.name) \($0.idleKiB / 1024) MiB idle (\($0.idlePrivateKiB / 1024) MiB private), \($0.peakKiB / 1024) MiB peak" }.joined(separator: "; ")))
 
             await client.shutdown()
             await stack.stopAll()

@@ -27,8 +27,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Arrival rate of full bookings (hold, then pay) per second in the flash sale.")
     var bookingRate = 1500.0
 
-    @Option(help: "Arrival rate of seat-map reads per second for the read path's latency.")
-    var readRate = 2000.0
+    @Option(help: "Arrival rate of seat-map reads per second for the read path's latency (its capacity is measured apart).")
+    var readRate = 1000.0
 
     @Option(help: "Arrival rate of token issues per second in the waiting-room scenario.")
     var tokenRate = 10_000.0

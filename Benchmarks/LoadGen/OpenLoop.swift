@@ -42,8 +42,10 @@ struct PhaseResult: Codable, Sendable {
     let achievedRate: Double
     let latencies: [String: LatencySummary]
     let outcomes: [String: Int]
-    /// CPU time each process of the stack spent per arrival during the phase, in milliseconds.
-    var cpuPerArrival: [String: Double] = [:]
+    /// CPU time each process of the stack spent per unit of work during the phase, in milliseconds,
+    /// and the outcome counted as the unit (`pay 201`: a booking paid).
+    var cpuPerUnit: [String: Double] = [:]
+    var cpuUnit = "arrival"
 }
 
 /// One operation's latency distribution, in milliseconds.

@@ -36,21 +36,32 @@ struct ScenarioRow: Codable {
     let figure: String
 }
 
-/// A process's resident size (VmRSS) when idle, and its peak (VmHWM) by the end of the run.
+/// A process's memory when idle: resident (VmRSS), its proportional share (PSS: pages shared with
+/// the other services, the Swift runtime and Foundation among them, divided among their users) and
+/// what is its own alone (private); and its peak resident size (VmHWM) by the end of the run.
 struct ProcessMemory: Codable {
     let name: String
     var idleKiB: Int
+    var idleProportionalKiB: Int
+    var idlePrivateKiB: Int
     var peakKiB: Int
 
     init(name: String, pid: Int32?) {
         self.name = name
-        let status = pid.flatMap { try? String(contentsOfFile: "/proc/\($0)/status", encoding: .utf8) } ?? ""
-        func field(_ key: String) -> Int {
-            status.split(separator: "\n").first { $0.hasPrefix(key + ":") }
-                .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? 0
+        func fields(_ file: String) -> [String: Int] {
+            let text = pid.flatMap { try? String(contentsOfFile: "/proc/\($0)/\(file)", encoding: .utf8) } ?? ""
+            var found: [String: Int] = [:]
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+                if parts.count >= 2, parts[0].hasSuffix(":"), let value = Int(parts[1]) { found[String(parts[0].dropLast())] = value }
+            }
+            return found
         }
-        idleKiB = field("VmRSS")
-        peakKiB = field("VmHWM")
+        let status = fields("status"), rollup = fields("smaps_rollup")
+        idleKiB = status["VmRSS"] ?? 0
+        peakKiB = status["VmHWM"] ?? 0
+        idleProportionalKiB = rollup["Pss"] ?? 0
+        idlePrivateKiB = (rollup["Private_Clean"] ?? 0) + (rollup["Private_Dirty"] ?? 0)
     }
 }
 
@@ -123,13 +134,18 @@ struct ReportWriter {
                 lines.append("| \(phase.name) | " + String(format: "%.0f | %.0f | ", phase.targetRate, phase.achievedRate) + "\(operation) | \(l.count) | "
                              + String(format: "%.2f | %.2f | %.2f | %.2f | %.2f |", l.p50, l.p90, l.p99, l.p999, l.max))
             }
-            let cpu = phase.cpuPerArrival.sorted { $0.key < $1.key }.map { "\($0.key) " + String(format: "%.2f", $0.value) }
+            let cpu = phase.cpuPerUnit.sorted { $0.key < $1.key }.map { "\($0.key) " + String(format: "%.2f", $0.value) }
             let outcomes = phase.outcomes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
             lines.append("| \(phase.name) | | | outcomes | \(outcomes) | | | | | |")
-            if !cpu.isEmpty { lines.append("| \(phase.name) | | | CPU ms per arrival | \(cpu.joined(separator: ", ")) | | | | | |") }
+            if !cpu.isEmpty { lines.append("| \(phase.name) | | | CPU ms per \(phase.cpuUnit) | \(cpu.joined(separator: ", ")) | | | | | |") }
         }
-        lines += ["", "## Memory (resident, MiB)", "", "| process | idle | peak |", "|---|---|---|"]
-        lines += report.memory.map { "| \($0.name) | " + String(format: "%.1f | %.1f |", Double($0.idleKiB) / 1024, Double($0.peakKiB) / 1024) }
+        lines += ["", "## Memory (MiB)", "",
+                  "Resident (RSS) counts every page a process maps, the shared libraries' too; PSS divides shared pages among the processes that map them; private pages are the process's alone.",
+                  "", "| process | idle RSS | idle PSS | idle private | peak RSS |", "|---|---|---|---|---|"]
+        lines += report.memory.map {
+            "| \($0.name) | " + String(format: "%.1f | %.1f | %.1f | %.1f |", Double($0.idleKiB) / 1024, Double($0.idleProportionalKiB) / 1024,
+                                         Double($0.idlePrivateKiB) / 1024, Double($0.peakKiB) / 1024)
+        }
         lines += ["", "## Invariants (CONTRACT §4) on the SQLite files after the run", ""]
         lines.append(report.invariantViolations.isEmpty ? "All hold." : report.invariantViolations.prefix(20).map { "- \($0)" }.joined(separator: "\n"))
         return lines.joined(separator: "\n") + "\n"

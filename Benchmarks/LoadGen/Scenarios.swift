@@ -28,14 +28,16 @@ struct Scenarios {
     let client: LoadClient
     let settings: BenchSettings
 
-    /// Runs a phase and adds the CPU time each process of the stack spent per arrival during it:
-    /// where a shortfall's time goes.
-    func withCPU(_ phase: @autoclosure () async -> PhaseResult) async -> PhaseResult {
+    /// Runs a phase and adds the CPU time each process of the stack spent per unit of work done in
+    /// it (`unit` names the outcome counted; by default every arrival): where a shortfall's time goes.
+    func withCPU(unit: String? = nil, _ phase: @autoclosure () async -> PhaseResult) async -> PhaseResult {
         let before = cpuSeconds()
         var result = await phase()
         let after = cpuSeconds()
+        let units = unit.map { result.outcomes[$0] ?? 0 } ?? result.arrivals
+        result.cpuUnit = unit ?? "arrival"
         for (name, seconds) in after {
-            result.cpuPerArrival[name] = ((seconds - (before[name] ?? 0)) * 1000 / Double(max(1, result.arrivals)) * 1000).rounded() / 1000
+            result.cpuPerUnit[name] = ((seconds - (before[name] ?? 0)) * 1000 / Double(max(1, units)) * 1000).rounded() / 1000
         }
         return result
     }
@@ -92,7 +94,7 @@ struct Scenarios {
         let cached = await capacity(client, path, headers: fan.gated + [("If-None-Match", etag)], seconds: min(settings.seconds, 5),
                                     width: settings.connections, expect: 304)
         let client = client
-        let phase = await withCPU(await openLoop("read path", rate: settings.readRate, arrivals: Int(settings.readRate * settings.seconds)) { _, intended, recorder in
+        let phase = await withCPU(unit: "seats 200", await openLoop("read path", rate: settings.readRate, arrivals: Int(settings.readRate * settings.seconds)) { _, intended, recorder in
             let answer = await client.send(.GET, path, headers: fan.gated)
             recorder.record("seats", since: intended, outcome: answer.outcome)
         })
@@ -122,7 +124,7 @@ struct Scenarios {
         let client = client
         let soldOut = Counter()
 
-        let phase = await withCPU(await openLoop("flash sale, \(variant.rawValue)", rate: settings.bookingRate, arrivals: users) { index, intended, recorder in
+        let phase = await withCPU(unit: "pay 201", await openLoop("flash sale, \(variant.rawValue)", rate: settings.bookingRate, arrivals: users) { index, intended, recorder in
             let fan = fans[index]
             var generator = SystemRandomNumberGenerator()
             func pick() -> Int64 {
@@ -182,13 +184,13 @@ struct Scenarios {
         let fans = try await makeFans(users, funded: false, admitted: false)
         let client = client
         let tokens = Mutex([String?](repeating: nil, count: users))
-        let issue = await withCPU(await openLoop("token issues", rate: settings.tokenRate, arrivals: users) { index, intended, recorder in
+        let issue = await withCPU(unit: "issue 201", await openLoop("token issues", rate: settings.tokenRate, arrivals: users) { index, intended, recorder in
             let answer = await client.send(.POST, "/api/v1/queue/tokens", headers: fans[index].auth)
             recorder.record("issue", since: intended, outcome: answer.outcome)
             if let token = answer.json()?["token"] as? String { tokens.withLock { $0[index] = token } }
         })
         let issued = tokens.withLock { $0 }
-        let status = await withCPU(await openLoop("status polls", rate: settings.tokenRate, arrivals: users) { index, intended, recorder in
+        let status = await withCPU(unit: "status 200", await openLoop("status polls", rate: settings.tokenRate, arrivals: users) { index, intended, recorder in
             let answer = await client.send(.GET, "/api/v1/queue/tokens/current",
                                            headers: fans[index].auth + [("X-Queue-Token", issued[index] ?? "none")])
             recorder.record("status", since: intended, outcome: answer.outcome)
@@ -231,11 +233,14 @@ struct Scenarios {
             }
             stack.folder.remove()
             guard admitted.count > 2 * rate, let first = admitted.first?.at else { throw BenchError.setup("only \(admitted.count) admitted") }
-            // The first second is the line filling up; measure the steady part after it.
-            let steady = admitted.filter { $0.at >= first.addingTimeInterval(1) }
-            let window = steady.last!.at.timeIntervalSince(steady.first!.at)
+            // Ticks admit in batches; measure from one batch (excluded) to the last (included), so
+            // the window holds whole tick intervals. The first second (a full bucket) is left out.
+            guard let start = admitted.first(where: { $0.at >= first.addingTimeInterval(1) })?.at,
+                  let end = admitted.last?.at, end > start else { throw BenchError.setup("admissions stopped in the first second") }
+            let inWindow = admitted.filter { $0.at > start && $0.at <= end }.count
+            let window = end.timeIntervalSince(start)
             let seqs = admitted.map(\.seq)
-            return Admission(configured: Double(rate), observed: Double(steady.count - 1) / window, window: window,
+            return Admission(configured: Double(rate), observed: Double(inWindow) / window, window: window,
                              inOrder: seqs == seqs.sorted())
         } catch {
             await stack.stopAll()
