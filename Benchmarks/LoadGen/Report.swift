@@ -52,7 +52,7 @@ struct ProcessMemory: Codable {
             let text = pid.flatMap { try? String(contentsOfFile: "/proc/\($0)/\(file)", encoding: .utf8) } ?? ""
             var found: [String: Int] = [:]
             for line in text.split(separator: "\n") {
-                let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+                let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
                 if parts.count >= 2, parts[0].hasSuffix(":"), let value = Int(parts[1]) { found[String(parts[0].dropLast())] = value }
             }
             return found
