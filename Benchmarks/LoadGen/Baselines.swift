@@ -45,6 +45,8 @@ enum Baselines {
     static func zeroMQRoundTrips(endpoint: String, count: Int) throws -> LatencySummary {
         let socket = try ZMQSocket(.request)
         defer { socket.close() }
+        // REQ queues the first request until the echo process has bound; neither side waits forever.
+        try socket.set(.sendTimeout(milliseconds: 5000))
         try socket.set(.receiveTimeout(milliseconds: 5000))
         try socket.connect(endpoint)
         let frame = Data(#"{"v":1,"id":"12345-67890-1","method":"concert.ping","body":{}}"#.utf8)

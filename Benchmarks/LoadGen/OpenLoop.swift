@@ -20,10 +20,6 @@ final class Recorder: Sendable {
         }
     }
 
-    func count(_ outcome: String) {
-        state.withLock { $0.outcomes[outcome, default: 0] += 1 }
-    }
-
     func finishedOne() { state.withLock { $0.finished += 1 } }
 
     var finished: Int { state.withLock { $0.finished } }
@@ -54,14 +50,14 @@ struct LatencySummary: Codable, Sendable {
     let p50: Double, p90: Double, p99: Double, p999: Double, max: Double, mean: Double
 
     init(_ histogram: Histogram<UInt64>) {
-        func ms(_ micros: UInt64) -> Double { (Double(micros) / 1000 * 1000).rounded() / 1000 }
+        func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
         count = histogram.totalCount
         p50 = ms(histogram.valueAtPercentile(50))
         p90 = ms(histogram.valueAtPercentile(90))
         p99 = ms(histogram.valueAtPercentile(99))
         p999 = ms(histogram.valueAtPercentile(99.9))
         max = ms(histogram.max)
-        mean = (histogram.mean / 1000 * 1000).rounded() / 1000
+        mean = histogram.mean.rounded() / 1000
     }
 }
 
@@ -107,10 +103,9 @@ func openLoop(
                        achievedRate: Double(arrivals) / elapsed, latencies: latencies, outcomes: recorder.outcomes)
 }
 
-/// Runs `count` jobs with at most `width` at once (closed loop): for setting up users and for
-/// capacity figures, where the question is "how many a second at most", not "how long each waits".
-func closedLoop(count: Int, width: Int, job: @escaping @Sendable (Int) async -> Void) async -> Duration {
-    let start = ContinuousClock.now
+/// Runs `count` jobs with at most `width` at once (closed loop): for setting up users and filling
+/// the line before a phase, as fast as the stack allows.
+func closedLoop(count: Int, width: Int, job: @escaping @Sendable (Int) async -> Void) async {
     let next = Counter()
     await withTaskGroup(of: Void.self) { group in
         for _ in 0..<min(width, count) {
@@ -123,7 +118,6 @@ func closedLoop(count: Int, width: Int, job: @escaping @Sendable (Int) async -> 
             }
         }
     }
-    return ContinuousClock.now - start
 }
 
 /// A number shared by tasks: each `next()` answers the one after the last (0 first).

@@ -39,9 +39,9 @@ const found = [];
 for (const element of document.querySelectorAll('a, button, label, h1, h2, h3, p, td, th, li, output, span, strong, summary')) {
   const own = [...element.childNodes].some((node) => node.nodeType === 3 && node.textContent.trim());
   const box = element.getBoundingClientRect();
-  if (!own || box.width === 0 || box.height === 0 || getComputedStyle(element).visibility === 'hidden') continue;
-  const [r, g, b, a = 1] = rgba(getComputedStyle(element).color);
   const style = getComputedStyle(element);
+  if (!own || box.width === 0 || box.height === 0 || style.visibility === 'hidden') continue;
+  const [r, g, b, a = 1] = rgba(style.color);
   if (a * Number(style.opacity) < 0.5) continue;
   const [lighter, darker] = [luminance([r, g, b]), luminance(backdrop(element))].sort((x, y) => y - x);
   const ratio = (lighter + 0.05) / (darker + 0.05);

@@ -26,7 +26,7 @@ package struct TemporaryDirectory: Sendable {
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago. Ports come from below the kernel's
-/// ephemeral range (32768-60999 on Linux), each handed out once per test process: a port the kernel
+/// ephemeral range (32768-60999 on Linux), handed out in turn within a test process: a port the kernel
 /// picked for `bind(0)` could be taken again for an outgoing connection (a browser's, say) before
 /// the process under test binds it, and the gateway would then fail to start.
 package func freeTCPPort() throws -> Int {
