@@ -54,6 +54,13 @@ struct Catalog: Sendable {
         try await database.seat(id: request.seatId, now: clock.now())
     }
 
+    /// `concert.claims`: seats held or sold, a page at a time.
+    func claims(_ request: PageQuery) async throws -> [ClaimedSeat] {
+        let limit = request.limit ?? PageQuery.defaultLimit
+        guard PageQuery.limits.contains(limit) else { throw Self.invalid("limit must be from 1 to \(PageQuery.limits.upperBound)") }
+        return try await database.claims(after: request.after ?? 0, limit: limit, now: clock.now())
+    }
+
     // MARK: Seat writes
 
     /// `concert.hold`: holds a free or lapsed seat for a reservation.

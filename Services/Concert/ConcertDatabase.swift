@@ -120,6 +120,22 @@ struct ConcertDatabase: Sendable {
         try await writer.read { db in try Self.fetchSeat(db, id: id).detail(at: now) }
     }
 
+    /// Seats held (and not lapsed) or sold, by id, after `after`: what reconciliation compares.
+    func claims(after: Int64, limit: Int, now: Date) async throws -> [ClaimedSeat] {
+        try await writer.read { db in
+            try SeatRecord.fetchAll(db, sql: """
+                SELECT * FROM concert_seat
+                WHERE id > ? AND (status = 'sold' OR (status = 'reserving' AND expired_at > ?))
+                ORDER BY id LIMIT ?
+                """, arguments: [after, now, limit]).compactMap { seat in
+                seat.reservationId.map {
+                    ClaimedSeat(seatId: seat.id, scheduleId: seat.concertScheduleId, number: seat.number, status: seat.status,
+                                reservationId: $0, heldUntil: seat.status == .reserving ? seat.expiredAt : nil)
+                }
+            }
+        }
+    }
+
     // MARK: Seat writes
 
     /// What a seat write did: the seat as it is afterwards, and whether anything changed.

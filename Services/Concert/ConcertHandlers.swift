@@ -9,6 +9,7 @@ enum ConcertHandlers {
         handlers.on(ConcertAPI.schedules) { try await catalog.schedules($0) }
         handlers.on(ConcertAPI.seats) { try await catalog.seats($0) }
         handlers.on(ConcertAPI.seat) { try await catalog.seat($0) }
+        handlers.on(ConcertAPI.claims) { try await catalog.claims($0) }
         handlers.on(ConcertAPI.hold) { try await catalog.hold($0) }
         handlers.on(ConcertAPI.extend) { try await catalog.extend($0) }
         handlers.on(ConcertAPI.confirm) { try await catalog.confirm($0) }

@@ -4,14 +4,17 @@ import Prometheus
 import Logging
 import ServiceKit
 import ServiceLifecycle
+import Synchronization
 
 /// The gateway's parts: the HTTP application and the clients it calls the services with.
 struct Gateway {
     let application: any ApplicationProtocol
     let peers: PeerClients
+    /// Tells systemd once HTTP is listening, and when the stop begins.
+    let readiness: ReadinessReport
 
     /// Started in this order and stopped in reverse: HTTP stops before the clients close.
-    var services: [any Service] { [peers, application] }
+    var services: [any Service] { [peers, application, readiness] }
 }
 
 /// Every operation the gateway serves: the routes below register exactly these, the OpenAPI
@@ -65,13 +68,17 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
                  body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
     }
 
+    let listening = Atomic<Bool>(false)
     let application = Application(
         router: router,
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.gatewayHost, port: configuration.gatewayPort),
             serverName: "concert-gateway"
         ),
+        onServerRunning: { _ in listening.store(true, ordering: .releasing) },
         logger: logger
     )
-    return Gateway(application: application, peers: peers)
+    let readiness = ReadinessReport(status: "serving HTTP on \(configuration.gatewayHost):\(configuration.gatewayPort)",
+                                    logger: logger) { listening.load(ordering: .acquiring) }
+    return Gateway(application: application, peers: peers, readiness: readiness)
 }

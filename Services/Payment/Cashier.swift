@@ -114,6 +114,15 @@ struct Cashier: Sendable {
         return receipt
     }
 
+    /// `payment.payments`: every payment, a page at a time.
+    func payments(_ request: PageQuery) async throws -> [PaymentReceipt] {
+        let limit = request.limit ?? PageQuery.defaultLimit
+        guard PageQuery.limits.contains(limit) else {
+            throw PaymentRefusal.invalidRequest("limit must be from 1 to \(PageQuery.limits.upperBound)")
+        }
+        return try await database.payments(after: request.after ?? 0, limit: limit)
+    }
+
     // MARK: Validation
 
     private static func validate(idempotencyKey: String) throws {

@@ -297,6 +297,13 @@ struct PaymentDatabase: Sendable {
         }
     }
 
+    /// Payments by id after `after`, refunded ones included: what reconciliation compares.
+    func payments(after: Int64, limit: Int) async throws -> [PaymentReceipt] {
+        try await writer.read { db in
+            try Payment.filter(Column("id") > after).order(Column("id")).limit(limit).fetchAll(db).map { try Self.receipt(for: $0, db) }
+        }
+    }
+
     // MARK: Inside a transaction
 
     private static func wallet(of userId: Int64, _ db: Database) throws -> Wallet? {

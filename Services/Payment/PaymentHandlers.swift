@@ -14,6 +14,7 @@ enum PaymentHandlers {
         handlers.on(PaymentAPI.refund) { try await cashier.refund($0) }
         handlers.on(PaymentAPI.void) { try await cashier.void($0) }
         handlers.on(PaymentAPI.transactions) { try await cashier.transactions($0) }
+        handlers.on(PaymentAPI.payments) { try await cashier.payments($0) }
         handlers.on(PaymentAPI.payment) { try await cashier.payment($0) }
         return handlers
     }

@@ -406,6 +406,38 @@ struct ReservationDatabase: Sendable {
         }
     }
 
+    // MARK: Reconciliation
+
+    /// Every recorded reservation and the ids of those a saga is working on, in one read.
+    func reconciliationView() async throws -> (reservations: [ReservationRecord], inSaga: Set<Int64>) {
+        try await writer.read { db in
+            let reservations = try ReservationRecord.filter(Column("recorded") == true).order(Column("id")).fetchAll(db)
+            let inSaga = Set(try Int64.fetchAll(db, sql: "SELECT reservation_id FROM saga"))
+            return (reservations, inSaga)
+        }
+    }
+
+    /// The reservation as it is now, unless a saga is working on it (then it is the saga's to settle).
+    func reservationWithoutSaga(id: Int64) async throws -> ReservationRecord? {
+        try await writer.read { db in
+            guard try SagaRecord.exists(db, key: id) == false else { return nil }
+            return try ReservationRecord.filter(key: id).filter(Column("recorded") == true).fetchOne(db)
+        }
+    }
+
+    /// Reconciliation found the services disagree about this reservation: cancel it for `reason`
+    /// and compensate as any cancellation does, voiding first (a payment may exist that this file
+    /// never heard of). False when it is canceled already or a saga took it meanwhile.
+    func cancelToReconcile(id: Int64, reason: CancelReason, note: String, now: Date) async throws -> Bool {
+        try await writer.write { db in
+            guard try SagaRecord.exists(db, key: id) == false, var record = try ReservationRecord.fetchOne(db, key: id),
+                  record.status != .canceled else { return false }
+            record.debitSent = true
+            try Self.cancel(&record, reason: reason, kind: .cancel, note: "reconcile: \(note)", now: now, db)
+            return true
+        }
+    }
+
     // MARK: Saga transitions
 
     /// Moves a saga from `from` to `to`, applying `change` to its reservation, if it is still at

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Contracts
 import GRDB
 import Logging
@@ -12,6 +13,7 @@ enum ReservationService: BackendService {
 
     static var migrator: DatabaseMigrator { ReservationDatabase.migrator }
     static var publishesFromOutbox: Bool { true }
+    static var extraCommands: [any ParsableCommand.Type] { [ReconcileCommand.self] }
 
     static func assemble(_ context: ServiceContext) async throws -> ServiceAssembly {
         let peers = try PeerClients([.concert, .payment, .queue], configuration: context.configuration, logger: context.logger)
@@ -32,8 +34,9 @@ enum ReservationService: BackendService {
         let tokenExpiry: PayerTokenExpiry
         let relay: OutboxRelay
         let purge: IdempotencyPurgeLoop
+        let reconciler: Reconciler
 
-        var handlers: RPCHandlers { ReservationHandlers.handlers(bookings) }
+        var handlers: RPCHandlers { ReservationHandlers.handlers(bookings, reconciler: reconciler) }
         /// In start order; they stop in reverse: the sagas stop before the relay publishes its last events.
         var loops: [any Service] { [relay, purge, tokenExpiry, runner, expiry] }
     }
@@ -49,6 +52,7 @@ enum ReservationService: BackendService {
         return Parts(bookings: bookings, runner: runner,
                      expiry: HoldExpiry(database: database, runner: runner, relay: relay, logger: logger),
                      tokenExpiry: tokenExpiry, relay: relay,
-                     purge: IdempotencyPurgeLoop(writer: writer, clock: clock, logger: logger))
+                     purge: IdempotencyPurgeLoop(writer: writer, clock: clock, logger: logger),
+                     reconciler: Reconciler(database: database, runner: runner, relay: relay, logger: logger))
     }
 }

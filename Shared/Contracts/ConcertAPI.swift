@@ -39,6 +39,9 @@ package enum ConcertAPI {
     /// Refuses `invalid_request`. With a `requestId`, calling again answers the concert the first
     /// call created; without one, every call creates a new concert, so callers never resend it blindly.
     package static let createConcert = RPCMethod<CreateConcert, ConcertDetail>("concert.createConcert", idempotent: false)
+    /// Every seat held or sold, by seat id, a page at a time (`reservation.reconcile` compares them
+    /// with the reservations). Lapsed holds are left out: the hold sweeper frees them.
+    package static let claims = RPCMethod<PageQuery, [ClaimedSeat]>("concert.claims", idempotent: true)
 
     /// The refusal codes concert answers with (CONTRACT §3 where one fits).
     package enum Code {

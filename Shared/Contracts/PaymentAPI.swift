@@ -34,6 +34,8 @@ package enum PaymentAPI {
     package static let void = RPCMethod<Refund, VoidReceipt>("payment.void", idempotent: true)
     /// The payment for a reservation, or `not_found`: how a saga learns an outcome after a crash.
     package static let payment = RPCMethod<PaymentRef, PaymentReceipt>("payment.payment", idempotent: true)
+    /// Every payment, refunded ones included, by payment id, a page at a time (`reservation.reconcile`).
+    package static let payments = RPCMethod<PageQuery, [PaymentReceipt]>("payment.payments", idempotent: true)
 
     /// The most one charge may add (CONTRACT §3).
     package static let maxChargeAmount: Int64 = 10_000_000

@@ -33,6 +33,11 @@ package enum ReservationAPI {
     /// The events published after `after`, from the outbox, for a subscriber that saw a gap or
     /// started late (DESIGN §3, the Clone pattern).
     package static let events = RPCMethod<EventsQuery, EventPage>("reservation.events", idempotent: true)
+    /// Compares every reservation with the seats concert says are held or sold and the payments
+    /// payment holds, and with `repair` compensates each difference as the saga would (release the
+    /// seat, void the payment, cancel the reservation). For operators, after restoring a backup
+    /// (`reservation reconcile`); not exposed over HTTP. Not idempotent in effect, but safe to repeat.
+    package static let reconcile = RPCMethod<ReconcileRequest, ReconcileReport>("reservation.reconcile", idempotent: false)
 
     /// The refusal codes (CONTRACT §3 where one fits).
     package enum Code {

@@ -93,6 +93,9 @@ package final class EventPublisher: SocketService, SocketLoopDriver {
         logger.info("publishing events")
     }
 
+    /// True once `start` has bound the endpoint (and until the process ends): what readiness waits for.
+    package var isBound: Bool { loop.withLock { $0 != nil } }
+
     package func stop() async {
         await loop.withLock { $0 }?.stop()
     }

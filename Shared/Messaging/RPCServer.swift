@@ -115,6 +115,9 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         logger.info("answering requests", metadata: ["rpc.methods": .string(handlers.keys.sorted().joined(separator: ","))])
     }
 
+    /// True once `start` has bound the endpoint (and until the process ends): what readiness waits for.
+    package var isBound: Bool { loop.withLock { $0 != nil } }
+
     /// Refuses new requests, waits for running handlers to answer (bounded), then closes.
     package func stop() async {
         state.withLock { state in

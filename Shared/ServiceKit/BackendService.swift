@@ -41,20 +41,24 @@ package protocol BackendService {
     /// True when the service's events come from an `Outbox` in its database, whose durable
     /// numbering the publisher then continues; false for events numbered afresh each start.
     static var publishesFromOutbox: Bool { get }
+    /// Operator commands of this service alone, beside `serve`, `probe`, `backup` and `restore`.
+    static var extraCommands: [any ParsableCommand.Type] { get }
 }
 
 extension BackendService {
     package static var publishesFromOutbox: Bool { false }
+    package static var extraCommands: [any ParsableCommand.Type] { [] }
 }
 
 extension BackendService {
-    /// The root command of the service's executable: `serve` (the default) and `probe`.
+    /// The root command of the service's executable: `serve` (the default), `probe`, `backup`, `restore`.
     package static var commandConfiguration: CommandConfiguration {
         CommandConfiguration(
             commandName: name.rawValue,
             abstract: abstract,
             discussion: "Configured by the environment variables of CONTRACT §2 (see the README).",
-            subcommands: [ServeCommand<Self>.self, ProbeCommand<Self>.self],
+            subcommands: [ServeCommand<Self>.self, ProbeCommand<Self>.self, BackupCommand<Self>.self, RestoreCommand<Self>.self]
+                + extraCommands,
             defaultSubcommand: ServeCommand<Self>.self
         )
     }
@@ -76,8 +80,10 @@ extension BackendService {
         let assembly = try await assemble(ServiceContext(configuration: configuration, logger: logger,
                                                         database: database, publisher: publisher))
         let server = RPCServer(service: name.rawValue, endpoint: endpoints.rpcBind, handlers: assembly.handlers, logger: logger)
+        let readiness = ReadinessReport(status: "answering on \(endpoints.rpcBind), publishing on \(endpoints.eventsBind)",
+                                        logger: logger) { publisher.isBound && server.isBound }
         // Started in this order and stopped in reverse: requests stop first, events last.
-        try await ServiceRunner.run([publisher] + assembly.loops + [server], logger: logger)
+        try await ServiceRunner.run([publisher] + assembly.loops + [server, readiness], logger: logger)
     }
 }
 

@@ -8,6 +8,8 @@ struct Fan {
     let id: Int
     let apiKey: String
     var token: String?
+    /// The gateway this fan talks to: the stack's own unless set (`TestStack.startGateway`).
+    var port: Int?
 
     /// Signs up a new user.
     static func signUp(_ stack: TestStack, name: String = "fan") async throws -> Fan {
@@ -25,7 +27,7 @@ struct Fan {
     func send(_ method: String, _ path: String, body: String? = nil, key: String? = nil) async throws -> HTTPAnswer {
         var headers = self.headers
         if let key { headers["Idempotency-Key"] = key }
-        return try await stack.send(method, path, headers: headers, body: body)
+        return try await stack.send(method, path, headers: headers, body: body, port: port)
     }
 
     /// Takes a place in the waiting room and waits until it is let in.

@@ -25,6 +25,24 @@ package struct StorageInvariants {
         self.init(concert: try open("concert"), payment: try open("payment"), reservation: try open("reservation"))
     }
 
+    /// `PRAGMA integrity_check` of every service's file in a stack's `DATA_DIR`, by service:
+    /// `ok`, or what SQLite found wrong (or why the file could not be opened).
+    package static func integrity(dataDirectory: String) -> [String: String] {
+        var configuration = Configuration()
+        configuration.readonly = true
+        var results: [String: String] = [:]
+        for name in ["queue", "concert", "payment", "reservation"] {
+            do {
+                let queue = try DatabaseQueue(path: "\(dataDirectory)/\(name).sqlite", configuration: configuration)
+                results[name] = try queue.read { try String.fetchAll($0, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+                try queue.close()
+            } catch {
+                results[name] = "\(error)"
+            }
+        }
+        return results
+    }
+
     /// Every violation found, as of `now`.
     package func violations(now: Date = Date()) throws -> [String] {
         try seatCounts() + sagasFinished() + lapsedHolds(now: now) + soldSeats() + reservations() + payments() + ledgers()

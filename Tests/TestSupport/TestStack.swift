@@ -47,6 +47,23 @@ package final class TestStack: @unchecked Sendable {
 
     package func process(_ name: String) -> ManagedProcess? { processes[name] }
 
+    /// Starts one more gateway over the same services, on a port of its own, under `name` (its log
+    /// is `<name>.log`): gateways are stateless, so any number may serve one stack. Answers its port.
+    package func startGateway(named name: String) throws -> Int {
+        let port = try freeTCPPort()
+        var environment = self.environment
+        environment["GATEWAY_PORT"] = "\(port)"
+        processes[name] = try ManagedProcess("gateway", arguments: ["serve"], environment: environment,
+                                             logPath: folder.file("\(name).log"))
+        return port
+    }
+
+    /// Starts one executable again (after `stop` or a kill), with the stack's environment.
+    package func restart(_ name: String) throws {
+        processes[name]?.kill()
+        processes[name] = try ManagedProcess(name, arguments: ["serve"], environment: environment, logPath: folder.file("\(name).log"))
+    }
+
     /// Stops one process (SIGTERM, SIGKILL after a grace period); returns how long it took.
     @discardableResult
     package func stop(_ name: String) async -> Duration? {
@@ -58,7 +75,9 @@ package final class TestStack: @unchecked Sendable {
     @discardableResult
     package func stopAll() async -> [String: Duration] {
         var took: [String: Duration] = [:]
-        for name in ["gateway"] + Self.backends where processes[name] != nil {
+        // Gateways (the stack's and any extra ones) first, then the services they call.
+        let gateways = processes.keys.filter { !Self.backends.contains($0) }.sorted()
+        for name in gateways + Self.backends where processes[name] != nil {
             took[name] = await stop(name)
         }
         return took
@@ -72,9 +91,9 @@ package final class TestStack: @unchecked Sendable {
     }
 
     /// Waits until `GET /readyz` answers 200.
-    package func waitUntilReady(timeout: Duration = .seconds(20)) async -> Bool {
+    package func waitUntilReady(timeout: Duration = .seconds(20), port: Int? = nil) async -> Bool {
         await eventually(timeout: timeout, interval: .milliseconds(100)) {
-            (try? await get("/readyz"))?.status == 200
+            (try? await send("GET", "/readyz", port: port))?.status == 200
         }
     }
 
@@ -85,9 +104,10 @@ package final class TestStack: @unchecked Sendable {
     }
 
     /// Any request against the gateway, with headers and a body; answers status, headers and body.
+    /// `port` picks another gateway of the stack (`startGateway`).
     package func send(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil,
-                      timeout: Duration = .seconds(5)) async throws -> HTTPAnswer {
-        var request = HTTPClientRequest(url: baseURL + path)
+                      timeout: Duration = .seconds(5), port: Int? = nil) async throws -> HTTPAnswer {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port ?? gatewayPort)" + path)
         request.method = .init(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
