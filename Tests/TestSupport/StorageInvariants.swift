@@ -25,6 +25,15 @@ package struct StorageInvariants {
         self.init(concert: try open("concert"), payment: try open("payment"), reservation: try open("reservation"))
     }
 
+    /// Opens the three files read-only where they are (services on different hosts keep their own folders).
+    package init(concertFile: String, paymentFile: String, reservationFile: String) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        self.init(concert: try DatabasePool(path: concertFile, configuration: configuration),
+                  payment: try DatabasePool(path: paymentFile, configuration: configuration),
+                  reservation: try DatabasePool(path: reservationFile, configuration: configuration))
+    }
+
     /// `PRAGMA integrity_check` of every service's file in a stack's `DATA_DIR`, by service:
     /// `ok`, or what SQLite found wrong (or why the file could not be opened).
     package static func integrity(dataDirectory: String) -> [String: String] {

@@ -12,7 +12,9 @@ package final class TestStack: @unchecked Sendable {
     package let folder: TemporaryDirectory
     package let environment: [String: String]
     package let gatewayPort: Int
-    package var baseURL: String { "http://127.0.0.1:\(gatewayPort)" }
+    /// Where the gateway is reached: loopback, unless the test runs it on another (network) host.
+    package var gatewayAddress = "127.0.0.1"
+    package var baseURL: String { "http://\(gatewayAddress):\(gatewayPort)" }
     private var processes: [String: ManagedProcess] = [:]
 
     /// Prepares the environment; `extra` overrides any variable (short holds, fast admission, …).
@@ -56,6 +58,14 @@ package final class TestStack: @unchecked Sendable {
         processes[name] = try ManagedProcess("gateway", arguments: ["serve"], environment: environment,
                                              logPath: folder.file("\(name).log"))
         return port
+    }
+
+    /// Starts one executable under a wrapper command (`ip netns exec <ns>`: another network host),
+    /// with the stack's environment and `extra` on top.
+    package func start(_ name: String, under wrapper: [String], extra: [String: String]) throws {
+        processes[name] = try ManagedProcess(wrapper[0], arguments: Array(wrapper.dropFirst()) + ["\(binaryDirectory())/\(name)", "serve"],
+                                             environment: environment.merging(extra) { _, new in new },
+                                             logPath: folder.file("\(name).log"))
     }
 
     /// Starts one executable again (after `stop` or a kill), with the stack's environment.
@@ -107,7 +117,7 @@ package final class TestStack: @unchecked Sendable {
     /// `port` picks another gateway of the stack (`startGateway`).
     package func send(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil,
                       timeout: Duration = .seconds(5), port: Int? = nil) async throws -> HTTPAnswer {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port ?? gatewayPort)" + path)
+        var request = HTTPClientRequest(url: "http://\(gatewayAddress):\(port ?? gatewayPort)" + path)
         request.method = .init(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {

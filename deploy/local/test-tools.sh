@@ -16,3 +16,8 @@ if ! .venv/bin/python -c 'import selenium' 2>/dev/null; then
   echo "test-tools: installing selenium into .venv"
   .venv/bin/pip install --quiet --disable-pip-version-check "selenium==4.38.0"
 fi
+# kubernetes-validate carries the Kubernetes schemas in the package, so deploy/k8s/check.sh works offline.
+if [ ! -x .venv/bin/kubernetes-validate ]; then
+  echo "test-tools: installing kubernetes-validate into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0"
+fi
