@@ -49,7 +49,8 @@ struct ReconcileCommand: AsyncParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        // Written at once, not through print's buffer, so the summary on stderr never lands inside it.
+        FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
         let repaired = report.findings.filter { $0.outcome == .repaired }.count
         FileHandle.standardError.write(Data("""
             reconcile: \(report.reservations) reservations, \(report.claimedSeats) held or sold seats, \(report.payments) payments; \

@@ -5,27 +5,35 @@ import TestSupport
 /// The deployment files of `deploy/`, checked offline by their own scripts: the systemd units with
 /// `systemd-analyze verify` and `security`, the Kubernetes manifests with `kubernetes-validate --strict`
 /// and the structural rules of `deploy/k8s/check_manifests.py`.
-@Suite("Deployment files", .serialized, .timeLimit(.minutes(3)))
-struct DeployFilesTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+extension DeploymentTests {
+    @Suite("Deployment files", .serialized, .timeLimit(.minutes(3)))
+    struct DeployFilesTests {
+        static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-    /// Runs a check script; exit 77 means the tool it needs is not on this machine.
-    func check(_ script: String, _ arguments: [String] = []) async throws -> (status: Int32, output: String) {
-        let run = try await runToCompletion("/bin/bash", ["\(Self.root)/\(script)"] + arguments, timeout: .seconds(120))
-        print(run.output)
-        return (run.status, run.output)
-    }
+        /// Runs a check script; exit 77 means the tool it needs is not on this machine.
+        func check(_ script: String, _ arguments: [String] = []) async throws -> (status: Int32, output: String) {
+            let run = try await runToCompletion("/bin/bash", ["\(Self.root)/\(script)"] + arguments, timeout: .seconds(120))
+            print(run.output)
+            return (run.status, run.output)
+        }
 
-    @Test("the systemd units pass systemd-analyze verify with the built binaries installed, and their exposure is under the threshold",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze"), "systemd-analyze is not installed"))
-    func systemdUnits() async throws {
-        let result = try await check("deploy/systemd/check.sh", [binaryDirectory()])
-        #expect(result.status == 0, "\(result.output)")
-    }
+        @Test("the systemd units pass systemd-analyze verify with the built binaries installed, and their exposure is under the threshold",
+              .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze"), "systemd-analyze is not installed"))
+        func systemdUnits() async throws {
+            let result = try await check("deploy/systemd/check.sh", [binaryDirectory()])
+            #expect(result.status == 0, "\(result.output)")
+        }
 
-    @Test("the Kubernetes manifests pass kubernetes-validate --strict and the structural checks")
-    func kubernetesManifests() async throws {
-        let result = try await check("deploy/k8s/check.sh")
-        #expect(result.status == 0, "\(result.output)")
+        @Test("the Kubernetes manifests pass kubernetes-validate --strict and the structural checks")
+        func kubernetesManifests() async throws {
+            let result = try await check("deploy/k8s/check.sh")
+            #expect(result.status == 0, "\(result.output)")
+        }
     }
 }
+
+/// The deployment suites (readiness, stateless gateways, graceful stop, backups, several hosts, the
+/// deploy files) one after another: each runs whole stacks under load, and together at once they
+/// would starve the timing-sensitive suites that run beside them on two cores.
+@Suite("Deployment", .serialized)
+struct DeploymentTests {}

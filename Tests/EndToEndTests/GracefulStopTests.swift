@@ -2,59 +2,61 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite("Graceful stop under load", .serialized, .timeLimit(.minutes(5)))
-struct GracefulStopTests {
-    static let environment = ["QUEUE_ADMIT_PER_SECOND": "1000", "QUEUE_MAX_ACTIVE": "100000", "HOLD_SECONDS": "30"]
+extension DeploymentTests {
+    @Suite("Graceful stop under load", .serialized, .timeLimit(.minutes(5)))
+    struct GracefulStopTests {
+        static let environment = ["QUEUE_ADMIT_PER_SECOND": "1000", "QUEUE_MAX_ACTIVE": "100000", "HOLD_SECONDS": "30"]
 
-    @Test("SIGTERM while bookings are in flight: requests in progress finish or fail with a contract error, the process exits within 20 s, every file passes integrity_check",
-          arguments: TestStack.all)
-    func sigtermUnderLoad(process name: String) async throws {
-        try await withStack(extra: Self.environment) { stack in
-            try #require(await stack.waitUntilReady(), "\(stack.logs)")
-            let seats = try await BookingLoad.seatIds(stack)
-            let load = BookingLoad(stack: stack)
-            let running = Task { await load.run(fans: 12, seats: seats) }
-            defer { running.cancel() }
+        @Test("SIGTERM while bookings are in flight: requests in progress finish or fail with a contract error, the process exits within 20 s, every file passes integrity_check",
+              arguments: TestStack.all)
+        func sigtermUnderLoad(process name: String) async throws {
+            try await withStack(extra: Self.environment) { stack in
+                try #require(await stack.waitUntilReady(), "\(stack.logs)")
+                let seats = try await BookingLoad.seatIds(stack)
+                let load = BookingLoad(stack: stack)
+                let running = Task { await load.run(fans: 12, seats: seats) }
+                defer { running.cancel() }
 
-            #expect(await eventually(timeout: .seconds(20)) { load.paid >= 5 }, "\(tally(load.exchanges))")
-            let process = try #require(stack.process(name))
-            let signalled = ContinuousClock.now
-            process.signal(SIGTERM)
-            let exited = await process.waitForExit(timeout: .seconds(20))
-            let took = ContinuousClock.now - signalled
-            #expect(exited, "\(name) still running 20 s after SIGTERM")
-            #expect(process.exitStatus == 0, "\(name) exit status \(String(describing: process.exitStatus))")
+                #expect(await eventually(timeout: .seconds(20)) { load.paid >= 5 }, "\(tally(load.exchanges))")
+                let process = try #require(stack.process(name))
+                let signalled = ContinuousClock.now
+                process.signal(SIGTERM)
+                let exited = await process.waitForExit(timeout: .seconds(20))
+                let took = ContinuousClock.now - signalled
+                #expect(exited, "\(name) still running 20 s after SIGTERM")
+                #expect(process.exitStatus == 0, "\(name) exit status \(String(describing: process.exitStatus))")
 
-            // Started again, as systemd or Kubernetes would, and the bookings go on.
-            try stack.restart(name)
-            let paidBefore = load.paid
-            #expect(await eventually(timeout: .seconds(20)) { load.paid > paidBefore }, "\(tally(load.exchanges))\n\(stack.logs)")
-            load.stop()
-            await running.value
+                // Started again, as systemd or Kubernetes would, and the bookings go on.
+                try stack.restart(name)
+                let paidBefore = load.paid
+                #expect(await eventually(timeout: .seconds(20)) { load.paid > paidBefore }, "\(tally(load.exchanges))\n\(stack.logs)")
+                load.stop()
+                await running.value
 
-            let exchanges = load.exchanges
-            // Not a contract answer: a 500, a malformed problem, or no answer at all. With the gateway
-            // alive there must be none. When the gateway itself stops, a request it was already
-            // working on must still be answered; one sent around or after the signal may meet a
-            // closed port (that is what stopping means), but never a 500.
-            let margin = Duration.milliseconds(100)
-            let broken = exchanges.filter { exchange in
-                guard !exchange.isContractAnswer else { return false }
-                if exchange.status != nil { return true }
-                if name != "gateway" { return true }
-                return exchange.started < signalled - margin && exchange.ended > signalled
+                let exchanges = load.exchanges
+                // Not a contract answer: a 500, a malformed problem, or no answer at all. With the gateway
+                // alive there must be none. When the gateway itself stops, a request it was already
+                // working on must still be answered; one sent around or after the signal may meet a
+                // closed port (that is what stopping means), but never a 500.
+                let margin = Duration.milliseconds(100)
+                let broken = exchanges.filter { exchange in
+                    guard !exchange.isContractAnswer else { return false }
+                    if exchange.status != nil { return true }
+                    if name != "gateway" { return true }
+                    return exchange.started < signalled - margin && exchange.ended > signalled
+                }
+                let inFlight = exchanges.filter { $0.started < signalled && $0.ended > signalled }
+                print("graceful stop of \(name): exited after \(seconds(took)) s; \(inFlight.count) requests in flight at SIGTERM; \(load.paid) paid; \(exchanges.count) requests: \(tally(exchanges).sorted { $0.key < $1.key })")
+                #expect(broken.isEmpty, "\(broken.prefix(5))")
+                #expect(!exchanges.contains { $0.status == 500 })
+
+                await stack.stopAll()
+                let data = try #require(stack.environment["DATA_DIR"])
+                let integrity = StorageInvariants.integrity(dataDirectory: data)
+                #expect(integrity.values.allSatisfy { $0 == "ok" }, "\(integrity)")
+                let violations = try StorageInvariants(dataDirectory: data).violations()
+                #expect(violations.isEmpty, "\(violations)")
             }
-            let inFlight = exchanges.filter { $0.started < signalled && $0.ended > signalled }
-            print("graceful stop of \(name): exited after \(seconds(took)) s; \(inFlight.count) requests in flight at SIGTERM; \(load.paid) paid; \(exchanges.count) requests: \(tally(exchanges).sorted { $0.key < $1.key })")
-            #expect(broken.isEmpty, "\(broken.prefix(5))")
-            #expect(!exchanges.contains { $0.status == 500 })
-
-            await stack.stopAll()
-            let data = try #require(stack.environment["DATA_DIR"])
-            let integrity = StorageInvariants.integrity(dataDirectory: data)
-            #expect(integrity.values.allSatisfy { $0 == "ok" }, "\(integrity)")
-            let violations = try StorageInvariants(dataDirectory: data).violations()
-            #expect(violations.isEmpty, "\(violations)")
         }
     }
 }

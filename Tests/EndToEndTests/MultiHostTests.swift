@@ -107,83 +107,85 @@ final class NamespaceNetwork {
     }
 }
 
-@Suite("Several hosts: each process in its own network namespace", .serialized, .timeLimit(.minutes(3)))
-struct MultiHostTests {
-    @Test("booked across five hosts over TCP; one host's link down: the endpoints that need it answer 503 within 3 s, the rest keep working; link back: everything works and the invariants hold",
-          .enabled(if: NamespaceNetwork.unavailableReason == nil, "\(NamespaceNetwork.unavailableReason ?? "")"))
-    func bookAcrossHosts() async throws {
-        let network = try NamespaceNetwork(names: TestStack.all)
-        defer { network.tearDown() }
-        // Every service binds its own address; peers find it by the endpoint variables alone.
-        var endpoints: [String: String] = ["QUEUE_ADMIT_PER_SECOND": "1000"]
-        for service in TestStack.backends {
-            let prefix = service.uppercased()
-            let address = network.hosts[service]!.address
-            let port = ["queue": 7101, "concert": 7201, "reservation": 7301, "payment": 7401][service]!
-            endpoints["\(prefix)_RPC"] = "tcp://\(address):\(port)"
-            endpoints["\(prefix)_EVENTS"] = "tcp://\(address):\(port + 1)"
-            endpoints["\(prefix)_BIND"] = "tcp://*:\(port)"
-            endpoints["\(prefix)_EVENTS_BIND"] = "tcp://*:\(port + 1)"
-        }
-        let gatewayHost = network.hosts["gateway"]!.address
-        endpoints["GATEWAY_HOST"] = gatewayHost
-        let stack = try TestStack(extra: endpoints)
-        stack.gatewayAddress = gatewayHost
-        do {
-            for name in TestStack.all {
-                // Each host keeps its own data folder, as separate machines would.
-                try stack.start(name, under: network.wrapper(for: name), extra: ["DATA_DIR": stack.folder.file("\(name)-host")])
+extension DeploymentTests {
+    @Suite("Several hosts: each process in its own network namespace", .serialized, .timeLimit(.minutes(3)))
+    struct MultiHostTests {
+        @Test("booked across five hosts over TCP; one host's link down: the endpoints that need it answer 503 within 3 s, the rest keep working; link back: everything works and the invariants hold",
+              .enabled(if: NamespaceNetwork.unavailableReason == nil, "\(NamespaceNetwork.unavailableReason ?? "")"))
+        func bookAcrossHosts() async throws {
+            let network = try NamespaceNetwork(names: TestStack.all)
+            defer { network.tearDown() }
+            // Every service binds its own address; peers find it by the endpoint variables alone.
+            var endpoints: [String: String] = ["QUEUE_ADMIT_PER_SECOND": "1000"]
+            for service in TestStack.backends {
+                let prefix = service.uppercased()
+                let address = network.hosts[service]!.address
+                let port = ["queue": 7101, "concert": 7201, "reservation": 7301, "payment": 7401][service]!
+                endpoints["\(prefix)_RPC"] = "tcp://\(address):\(port)"
+                endpoints["\(prefix)_EVENTS"] = "tcp://\(address):\(port + 1)"
+                endpoints["\(prefix)_BIND"] = "tcp://*:\(port)"
+                endpoints["\(prefix)_EVENTS_BIND"] = "tcp://*:\(port + 1)"
             }
-            try #require(await stack.waitUntilReady(timeout: .seconds(30)), "\(stack.logs)")
+            let gatewayHost = network.hosts["gateway"]!.address
+            endpoints["GATEWAY_HOST"] = gatewayHost
+            let stack = try TestStack(extra: endpoints)
+            stack.gatewayAddress = gatewayHost
+            do {
+                for name in TestStack.all {
+                    // Each host keeps its own data folder, as separate machines would.
+                    try stack.start(name, under: network.wrapper(for: name), extra: ["DATA_DIR": stack.folder.file("\(name)-host")])
+                }
+                try #require(await stack.waitUntilReady(timeout: .seconds(30)), "\(stack.logs)")
 
-            var fan = try await Fan.signUp(stack, name: "원격")
-            try await fan.enter()
-            let seats = try await BookingLoad.seatIds(stack)
-            _ = try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 1000000}"#, key: "top-up")
-            try await book(&fan, seats: seats, key: "first")
+                var fan = try await Fan.signUp(stack, name: "원격")
+                try await fan.enter()
+                let seats = try await BookingLoad.seatIds(stack)
+                _ = try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 1000000}"#, key: "top-up")
+                try await book(&fan, seats: seats, key: "first")
 
-            // The payment host is cut off.
-            try network.setLink(of: "payment", up: false)
-            let started = ContinuousClock.now
-            let wallet = try await fan.send("GET", "/api/v1/wallet")
-            let waited = ContinuousClock.now - started
-            print("payment host cut off: GET /api/v1/wallet answered \(wallet.status) \(wallet.code ?? "") after \(seconds(waited)) s")
-            #expect(wallet.status == 503 && wallet.code == "service_unavailable", "\(wallet.body)")
-            #expect(waited < .milliseconds(3500), "answered after \(waited)")
-            // What does not need payment still works: the catalog is public.
-            #expect(try await stack.send("GET", "/api/v1/concerts").status == 200)
-            let ready = try await stack.send("GET", "/readyz")
-            #expect(ready.status == 503 && ready.body.contains("payment"), "\(ready.body)")
+                // The payment host is cut off.
+                try network.setLink(of: "payment", up: false)
+                let started = ContinuousClock.now
+                let wallet = try await fan.send("GET", "/api/v1/wallet")
+                let waited = ContinuousClock.now - started
+                print("payment host cut off: GET /api/v1/wallet answered \(wallet.status) \(wallet.code ?? "") after \(seconds(waited)) s")
+                #expect(wallet.status == 503 && wallet.code == "service_unavailable", "\(wallet.body)")
+                #expect(waited < .milliseconds(3500), "answered after \(waited)")
+                // What does not need payment still works: the catalog is public.
+                #expect(try await stack.send("GET", "/api/v1/concerts").status == 200)
+                let ready = try await stack.send("GET", "/readyz")
+                #expect(ready.status == 503 && ready.body.contains("payment"), "\(ready.body)")
 
-            // The link comes back: everything works again, bookings included.
-            try network.setLink(of: "payment", up: true)
-            try #require(await stack.waitUntilReady(timeout: .seconds(30)), "\(stack.logs)")
-            fan.token = nil
-            try await fan.enter()
-            try await book(&fan, seats: seats, key: "second")
+                // The link comes back: everything works again, bookings included.
+                try network.setLink(of: "payment", up: true)
+                try #require(await stack.waitUntilReady(timeout: .seconds(30)), "\(stack.logs)")
+                fan.token = nil
+                try await fan.enter()
+                try await book(&fan, seats: seats, key: "second")
 
-            await stack.stopAll()
-            let violations = try StorageInvariants(concertFile: stack.folder.file("concert-host/concert.sqlite"),
-                                                   paymentFile: stack.folder.file("payment-host/payment.sqlite"),
-                                                   reservationFile: stack.folder.file("reservation-host/reservation.sqlite")).violations()
-            #expect(violations.isEmpty, "\(violations)")
-            stack.folder.remove()
-        } catch {
-            await stack.stopAll()
-            throw error
+                await stack.stopAll()
+                let violations = try StorageInvariants(concertFile: stack.folder.file("concert-host/concert.sqlite"),
+                                                       paymentFile: stack.folder.file("payment-host/payment.sqlite"),
+                                                       reservationFile: stack.folder.file("reservation-host/reservation.sqlite")).violations()
+                #expect(violations.isEmpty, "\(violations)")
+                stack.folder.remove()
+            } catch {
+                await stack.stopAll()
+                throw error
+            }
         }
-    }
 
-    /// Holds the first free seat it can and pays for it.
-    func book(_ fan: inout Fan, seats: [Int], key: String) async throws {
-        for seat in seats.shuffled() {
-            let held = try await fan.send("POST", "/api/v1/reservations", body: #"{"seatId": \#(seat)}"#)
-            guard held.status == 201, let id = held["id"] as? Int else { continue }
-            let paid = try await fan.send("POST", "/api/v1/reservations/\(id)/payment", key: key)
-            #expect(paid.status == 201, "\(paid.body)")
-            #expect(try await fan.send("GET", "/api/v1/reservations/\(id)")["status"] as? String == "reserved")
-            return
+        /// Holds the first free seat it can and pays for it.
+        func book(_ fan: inout Fan, seats: [Int], key: String) async throws {
+            for seat in seats.shuffled() {
+                let held = try await fan.send("POST", "/api/v1/reservations", body: #"{"seatId": \#(seat)}"#)
+                guard held.status == 201, let id = held["id"] as? Int else { continue }
+                let paid = try await fan.send("POST", "/api/v1/reservations/\(id)/payment", key: key)
+                #expect(paid.status == 201, "\(paid.body)")
+                #expect(try await fan.send("GET", "/api/v1/reservations/\(id)")["status"] as? String == "reserved")
+                return
+            }
+            Issue.record("no seat could be held")
         }
-        Issue.record("no seat could be held")
     }
 }

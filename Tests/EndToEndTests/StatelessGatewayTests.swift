@@ -2,66 +2,68 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite("Stateless gateways: any number over one set of services", .serialized, .timeLimit(.minutes(3)))
-struct StatelessGatewayTests {
-    @Test("a fan signs up on one gateway and goes on through another; replays through the other answer the same and charge once; one gateway killed, the other serves on")
-    func twoGateways() async throws {
-        try await withStack(extra: ["QUEUE_ADMIT_PER_SECOND": "1000"]) { stack in
-            let other = try stack.startGateway(named: "gateway-b")
-            try #require(await stack.waitUntilReady(), "\(stack.logs)")
-            try #require(await stack.waitUntilReady(port: other), "\(stack.logs)")
+extension DeploymentTests {
+    @Suite("Stateless gateways: any number over one set of services", .serialized, .timeLimit(.minutes(3)))
+    struct StatelessGatewayTests {
+        @Test("a fan signs up on one gateway and goes on through another; replays through the other answer the same and charge once; one gateway killed, the other serves on")
+        func twoGateways() async throws {
+            try await withStack(extra: ["QUEUE_ADMIT_PER_SECOND": "1000"]) { stack in
+                let other = try stack.startGateway(named: "gateway-b")
+                try #require(await stack.waitUntilReady(), "\(stack.logs)")
+                try #require(await stack.waitUntilReady(port: other), "\(stack.logs)")
 
-            var viaA = try await Fan.signUp(stack, name: "둘")
-            var viaB = viaA
-            viaB.port = other
-            // The key works on both: sessions live in the payment service.
-            #expect(try await viaB.send("GET", "/api/v1/users/me")["name"] as? String == "둘")
+                var viaA = try await Fan.signUp(stack, name: "둘")
+                var viaB = viaA
+                viaB.port = other
+                // The key works on both: sessions live in the payment service.
+                #expect(try await viaB.send("GET", "/api/v1/users/me")["name"] as? String == "둘")
 
-            // A place in line taken on A is seen, and let in, on B.
-            let issued = try await viaA.send("POST", "/api/v1/queue/tokens")
-            let token = try #require(issued["token"] as? String, "\(issued.body)")
-            viaA.token = token
-            viaB.token = token
-            let fan = viaB
-            #expect(await eventually(timeout: .seconds(10)) {
-                (try? await fan.send("GET", "/api/v1/queue/tokens/current"))?["status"] as? String == "active"
-            })
+                // A place in line taken on A is seen, and let in, on B.
+                let issued = try await viaA.send("POST", "/api/v1/queue/tokens")
+                let token = try #require(issued["token"] as? String, "\(issued.body)")
+                viaA.token = token
+                viaB.token = token
+                let fan = viaB
+                #expect(await eventually(timeout: .seconds(10)) {
+                    (try? await fan.send("GET", "/api/v1/queue/tokens/current"))?["status"] as? String == "active"
+                })
 
-            // A top-up replayed through the other gateway: the first answer, charged once.
-            let charged = try await viaA.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 200000}"#, key: "top-up")
-            #expect(charged.status == 200, "\(charged.body)")
-            let recharged = try await viaB.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 200000}"#, key: "top-up")
-            #expect(recharged.status == charged.status && recharged.body == charged.body)
+                // A top-up replayed through the other gateway: the first answer, charged once.
+                let charged = try await viaA.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 200000}"#, key: "top-up")
+                #expect(charged.status == 200, "\(charged.body)")
+                let recharged = try await viaB.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 200000}"#, key: "top-up")
+                #expect(recharged.status == charged.status && recharged.body == charged.body)
 
-            // Hold on B, pay on A, replay the payment on B.
-            let concerts = try await stack.send("GET", "/api/v1/concerts", port: other).json as? [[String: Any]]
-            let concert = try #require(concerts?.first?["id"] as? Int)
-            let schedules = try await viaB.send("GET", "/api/v1/concerts/\(concert)/schedules").json as? [[String: Any]]
-            let schedule = try #require(schedules?.first?["id"] as? Int)
-            let seats = try await viaB.send("GET", "/api/v1/schedules/\(schedule)/seats")
-            let free = try #require((seats["seats"] as? [[String: Any]])?.first { $0["status"] as? String == "available" }?["id"] as? Int,
-                                    "\(seats.body)")
-            let held = try await viaB.send("POST", "/api/v1/reservations", body: #"{"seatId": \#(free)}"#)
-            let reservation = try #require(held["id"] as? Int, "\(held.body)")
-            let price = try #require(held["price"] as? Int)
-            let paid = try await viaA.send("POST", "/api/v1/reservations/\(reservation)/payment", key: "pay-once")
-            #expect(paid.status == 201, "\(paid.body)")
-            let replayed = try await viaB.send("POST", "/api/v1/reservations/\(reservation)/payment", key: "pay-once")
-            #expect(replayed.status == 201 && replayed.body == paid.body, "\(replayed.body)")
+                // Hold on B, pay on A, replay the payment on B.
+                let concerts = try await stack.send("GET", "/api/v1/concerts", port: other).json as? [[String: Any]]
+                let concert = try #require(concerts?.first?["id"] as? Int)
+                let schedules = try await viaB.send("GET", "/api/v1/concerts/\(concert)/schedules").json as? [[String: Any]]
+                let schedule = try #require(schedules?.first?["id"] as? Int)
+                let seats = try await viaB.send("GET", "/api/v1/schedules/\(schedule)/seats")
+                let free = try #require((seats["seats"] as? [[String: Any]])?.first { $0["status"] as? String == "available" }?["id"] as? Int,
+                                        "\(seats.body)")
+                let held = try await viaB.send("POST", "/api/v1/reservations", body: #"{"seatId": \#(free)}"#)
+                let reservation = try #require(held["id"] as? Int, "\(held.body)")
+                let price = try #require(held["price"] as? Int)
+                let paid = try await viaA.send("POST", "/api/v1/reservations/\(reservation)/payment", key: "pay-once")
+                #expect(paid.status == 201, "\(paid.body)")
+                let replayed = try await viaB.send("POST", "/api/v1/reservations/\(reservation)/payment", key: "pay-once")
+                #expect(replayed.status == 201 && replayed.body == paid.body, "\(replayed.body)")
 
-            let ledger = try await viaB.send("GET", "/api/v1/wallet/transactions").json as? [[String: Any]] ?? []
-            #expect(ledger.map { $0["kind"] as? String } == ["payment", "charge"])
-            #expect(try await viaA.send("GET", "/api/v1/wallet")["balance"] as? Int == 200_000 - price)
-            #expect(try await viaB.send("GET", "/api/v1/reservations/\(reservation)")["status"] as? String == "reserved")
+                let ledger = try await viaB.send("GET", "/api/v1/wallet/transactions").json as? [[String: Any]] ?? []
+                #expect(ledger.map { $0["kind"] as? String } == ["payment", "charge"])
+                #expect(try await viaA.send("GET", "/api/v1/wallet")["balance"] as? Int == 200_000 - price)
+                #expect(try await viaB.send("GET", "/api/v1/reservations/\(reservation)")["status"] as? String == "reserved")
 
-            // The first gateway dies; the second goes on serving the same fan.
-            stack.process("gateway")?.kill()
-            #expect(try await viaB.send("GET", "/api/v1/wallet")["balance"] as? Int == 200_000 - price)
-            #expect(try await viaB.send("POST", "/api/v1/reservations/\(reservation)/payment", key: "pay-once").body == paid.body)
+                // The first gateway dies; the second goes on serving the same fan.
+                stack.process("gateway")?.kill()
+                #expect(try await viaB.send("GET", "/api/v1/wallet")["balance"] as? Int == 200_000 - price)
+                #expect(try await viaB.send("POST", "/api/v1/reservations/\(reservation)/payment", key: "pay-once").body == paid.body)
 
-            await stack.stopAll()
-            let violations = try StorageInvariants(dataDirectory: try #require(stack.environment["DATA_DIR"])).violations()
-            #expect(violations.isEmpty, "\(violations)")
+                await stack.stopAll()
+                let violations = try StorageInvariants(dataDirectory: try #require(stack.environment["DATA_DIR"])).violations()
+                #expect(violations.isEmpty, "\(violations)")
+            }
         }
     }
 }
