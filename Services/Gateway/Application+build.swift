@@ -21,7 +21,7 @@ struct Gateway {
 /// document lists exactly these (a test checks it), and an unknown method on one of their paths is
 /// 405 rather than 404.
 let servedRoutes: [(method: String, path: String)] = [
-    ("GET", "healthz"), ("GET", "readyz"), ("GET", "metrics"), ("GET", "openapi.json"),
+    ("GET", "healthz"), ("GET", "readyz"), ("GET", "metrics"), ("GET", "openapi.json"), ("GET", "openapi.yaml"),
     ("POST", "api/v1/users"), ("GET", "api/v1/users/me"),
     ("POST", "api/v1/queue/tokens"), ("GET", "api/v1/queue/tokens/current"), ("DELETE", "api/v1/queue/tokens/current"),
     ("GET", "api/v1/concerts"), ("GET", "api/v1/concerts/:concertId/schedules"), ("GET", "api/v1/schedules/:scheduleId/seats"),
@@ -66,6 +66,10 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     router.get("openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"],
                  body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+    }
+    router.get("openapi.yaml") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
     }
 
     let listening = Atomic<Bool>(false)

@@ -24,7 +24,9 @@ struct GatewayCommand: AsyncParsableCommand {
             LogSetup.bootstrap(level: configuration.logLevel)
             let logger = LogSetup.logger("gateway", level: configuration.logLevel)
             let gateway = try buildApplication(configuration: configuration, logger: logger, registry: GatewayMetrics.bootstrap())
-            try await ServiceRunner.run(gateway.services, logger: logger)
+            // Every request is answered within 3 s (CONTRACT §3), so 5 s lets those in progress at
+            // SIGTERM finish; idle connections close at once, so an idle gateway stops at once.
+            try await ServiceRunner.run(gateway.services, logger: logger, gracefulLimit: .seconds(5))
         }
     }
 

@@ -1,7 +1,10 @@
-/// The OpenAPI 3.1 document of the whole HTTP API, served at `GET /openapi.json`. Kept beside the
+/// The OpenAPI 3.1 document of the whole HTTP API, served at `GET /openapi.json` (and as YAML at `/openapi.yaml`). Kept beside the
 /// routes it describes; `OpenAPIDocumentTests` checks that the two list the same operations, and
 /// `make test` validates it with openapi-spec-validator.
 enum OpenAPIDocument {
+    /// The same document in YAML, keys in the same order (CONTRACT §3: `/openapi.json` or `/openapi.yaml`).
+    static let yaml = YAMLRendering.render(json: json)
+
     static let json = #"""
 {
   "openapi": "3.1.0",
@@ -832,6 +835,25 @@ enum OpenAPIDocument {
               "application/json": {
                 "schema": {
                   "type": "object"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/openapi.yaml": {
+      "get": {
+        "operationId": "openapiYAML",
+        "summary": "This document, in YAML",
+        "security": [],
+        "responses": {
+          "200": {
+            "description": "OK",
+            "content": {
+              "application/yaml": {
+                "schema": {
+                  "type": "string"
                 }
               }
             }

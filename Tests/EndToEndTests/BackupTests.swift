@@ -8,7 +8,7 @@ func printedJSON(_ output: String) -> [String: Any]? {
     return try? JSONSerialization.jsonObject(with: Data(output[start...end].utf8)) as? [String: Any]
 }
 
-extension DeploymentTests {
+extension UnderLoadTests.DeploymentTests {
     @Suite("Backups, restore and reconciliation", .serialized, .timeLimit(.minutes(5)))
     struct BackupTests {
         static let environment = ["QUEUE_ADMIT_PER_SECOND": "1000", "QUEUE_MAX_ACTIVE": "100000", "HOLD_SECONDS": "30"]

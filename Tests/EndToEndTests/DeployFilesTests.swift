@@ -5,7 +5,7 @@ import TestSupport
 /// The deployment files of `deploy/`, checked offline by their own scripts: the systemd units with
 /// `systemd-analyze verify` and `security`, the Kubernetes manifests with `kubernetes-validate --strict`
 /// and the structural rules of `deploy/k8s/check_manifests.py`.
-extension DeploymentTests {
+extension UnderLoadTests.DeploymentTests {
     @Suite("Deployment files", .serialized, .timeLimit(.minutes(3)))
     struct DeployFilesTests {
         static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -32,8 +32,14 @@ extension DeploymentTests {
     }
 }
 
-/// The deployment suites (readiness, stateless gateways, graceful stop, backups, several hosts, the
-/// deploy files) one after another: each runs whole stacks under load, and together at once they
-/// would starve the timing-sensitive suites that run beside them on two cores.
-@Suite("Deployment", .serialized)
-struct DeploymentTests {}
+/// The suites that run whole stacks under load, one after another: the box-office page in a
+/// browser, the load generator, and the deployment suites (readiness, stateless gateways, graceful
+/// stop, backups, several hosts, the deploy files). On two cores, run at once they would starve
+/// each other and the timing-sensitive suites beside them (an RPC deadline of 300 ms measured as 2 s).
+@Suite("Whole stacks under load, one suite at a time", .serialized)
+struct UnderLoadTests {}
+
+extension UnderLoadTests {
+    @Suite("Deployment")
+    struct DeploymentTests {}
+}

@@ -107,7 +107,7 @@ final class NamespaceNetwork {
     }
 }
 
-extension DeploymentTests {
+extension UnderLoadTests.DeploymentTests {
     @Suite("Several hosts: each process in its own network namespace", .serialized, .timeLimit(.minutes(3)))
     struct MultiHostTests {
         @Test("booked across five hosts over TCP; one host's link down: the endpoints that need it answer 503 within 3 s, the rest keep working; link back: everything works and the invariants hold",

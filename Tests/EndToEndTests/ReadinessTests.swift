@@ -47,7 +47,7 @@ final class NotifySocket {
     }
 }
 
-extension DeploymentTests {
+extension UnderLoadTests.DeploymentTests {
     @Suite("Readiness reported to systemd (sd_notify)", .serialized, .timeLimit(.minutes(2)))
     struct ReadinessTests {
         @Test("each process says READY=1 once it answers, and STOPPING=1 when SIGTERM starts its graceful stop",

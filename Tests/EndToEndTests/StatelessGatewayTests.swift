@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-extension DeploymentTests {
+extension UnderLoadTests.DeploymentTests {
     @Suite("Stateless gateways: any number over one set of services", .serialized, .timeLimit(.minutes(3)))
     struct StatelessGatewayTests {
         @Test("a fan signs up on one gateway and goes on through another; replays through the other answer the same and charge once; one gateway killed, the other serves on")

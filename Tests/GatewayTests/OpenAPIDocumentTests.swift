@@ -42,3 +42,59 @@ struct OpenAPIDocumentTests {
         #expect(result.output.contains("OK"), "\(result.output)")
     }
 }
+
+@Suite("The OpenAPI document in YAML")
+struct OpenAPIYAMLTests {
+    static let python: String = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".venv/bin/python").path
+    }()
+
+    @Test("nested objects, arrays of objects, empty containers and every kind of scalar, in block style and in order")
+    func shapes() throws {
+        let yaml = YAMLRendering.render(json: #"{"b": {"x": [1, {"k": "v", "no": null}, []], "e": {}}, "200": "t\"q", "/p/{id}": [[true, false]]}"#)
+        #expect(yaml == """
+            b:
+              x:
+                - 1
+                - k: "v"
+                  "no": null
+                - []
+              e: {}
+            "200": "t\\"q"
+            /p/{id}:
+              - - true
+                - false
+
+            """)
+    }
+
+    @Test("refuses what is not JSON")
+    func refuses() {
+        #expect(throws: YAMLRendering.ParseError.self) { try YAMLRendering.parse(#"{"a": 1,}"#) }
+        #expect(throws: YAMLRendering.ParseError.self) { try YAMLRendering.parse(#"{"a": nope}"#) }
+        #expect(throws: YAMLRendering.ParseError.self) { try YAMLRendering.parse(#"["a"] x"#) }
+    }
+
+    @Test("reads back (PyYAML) as exactly the JSON document, and is a valid OpenAPI document",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: OpenAPIYAMLTests.python)
+                   && FileManager.default.isExecutableFile(atPath: OpenAPIDocumentTests.validator),
+                   "make test installs PyYAML and openapi-spec-validator into .venv"))
+    func readsBack() async throws {
+        let folder = try TemporaryDirectory("openapi-yaml")
+        defer { folder.remove() }
+        try OpenAPIDocument.json.write(toFile: folder.file("openapi.json"), atomically: true, encoding: .utf8)
+        try OpenAPIDocument.yaml.write(toFile: folder.file("openapi.yaml"), atomically: true, encoding: .utf8)
+        let compare = """
+            import json, sys, yaml
+            a = json.load(open(sys.argv[1])); b = yaml.safe_load(open(sys.argv[2]))
+            print("same" if a == b else "different"); sys.exit(0 if a == b else 1)
+            """
+        try compare.write(toFile: folder.file("compare.py"), atomically: true, encoding: .utf8)
+        let same = try await runToCompletion(Self.python, [folder.file("compare.py"), folder.file("openapi.json"), folder.file("openapi.yaml")],
+                                             timeout: .seconds(60))
+        #expect(same.status == 0 && same.output.contains("same"), "\(same.output)")
+        let valid = try await runToCompletion(OpenAPIDocumentTests.validator, [folder.file("openapi.yaml")], timeout: .seconds(60))
+        #expect(valid.status == 0 && valid.output.contains("OK"), "\(valid.output)")
+    }
+}
