@@ -11,19 +11,13 @@ func printedJSON(_ output: String) -> [String: Any]? {
 extension UnderLoadTests.DeploymentTests {
     @Suite("Backups, restore and reconciliation", .serialized, .timeLimit(.minutes(5)))
     struct BackupTests {
-        static let environment = ["QUEUE_ADMIT_PER_SECOND": "1000", "QUEUE_MAX_ACTIVE": "100000", "HOLD_SECONDS": "30"]
-
         @Test("backed up under load at different moments, restored into a fresh data folder, reconciled: every difference repaired and every invariant of CONTRACT §4 true")
         func backupRestoreReconcile() async throws {
             let backups = try TemporaryDirectory("backups")
             defer { backups.remove() }
-            try await withStack(extra: Self.environment) { stack in
-                try #require(await stack.waitUntilReady(), "\(stack.logs)")
-                let seats = try await BookingLoad.seatIds(stack)
-                let load = BookingLoad(stack: stack)
-                let running = Task { await load.run(fans: 8, seats: seats) }
+            try await withStack(extra: BookingLoad.environment) { stack in
+                let (load, running) = try await BookingLoad.start(on: stack, fans: 8, untilPaid: 5)
                 defer { running.cancel() }
-                #expect(await eventually(timeout: .seconds(20)) { load.paid >= 5 }, "\(tally(load.exchanges))")
 
                 // The reservation service's copy first; the others only after more bookings are paid,
                 // so the copies disagree the way copies taken one by one on a live system do.
@@ -43,7 +37,7 @@ extension UnderLoadTests.DeploymentTests {
             }
 
             // A fresh data folder, the copies restored into it, the stack started on them.
-            try await withStack(extra: Self.environment, start: []) { stack in
+            try await withStack(extra: BookingLoad.environment, start: []) { stack in
                 for name in TestStack.backends {
                     let restored = try await stack.run(name, ["restore", backups.file("\(name).sqlite")])
                     try #require(restored.status == 0, "\(name): \(restored.output)")

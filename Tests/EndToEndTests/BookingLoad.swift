@@ -36,6 +36,21 @@ final class BookingLoad: Sendable {
         self.stack = stack
     }
 
+    /// A stack for booking under load: admission at once, room for everyone, holds long enough to pay.
+    static let environment = ["QUEUE_ADMIT_PER_SECOND": "1000", "QUEUE_MAX_ACTIVE": "100000", "HOLD_SECONDS": "30"]
+
+    /// Waits for the stack, starts `fans` fans over every open seat, and returns once `paid`
+    /// bookings are paid (or 20 s passed, which the caller's later checks then reveal).
+    /// Stop it with `stop()`, then await the task.
+    static func start(on stack: TestStack, fans: Int, untilPaid paid: Int) async throws -> (BookingLoad, Task<Void, Never>) {
+        try #require(await stack.waitUntilReady(), "\(stack.logs)")
+        let seats = try await seatIds(stack)
+        let load = BookingLoad(stack: stack)
+        let running = Task { await load.run(fans: fans, seats: seats) }
+        #expect(await eventually(timeout: .seconds(20)) { load.paid >= paid }, "\(tally(load.exchanges))")
+        return (load, running)
+    }
+
     var exchanges: [Exchange] { log.withLock { $0 } }
     var paid: Int { paidCount.load(ordering: .relaxed) }
 

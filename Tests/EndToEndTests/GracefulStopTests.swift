@@ -5,22 +5,15 @@ import TestSupport
 extension UnderLoadTests.DeploymentTests {
     @Suite("Graceful stop under load", .serialized, .timeLimit(.minutes(5)))
     struct GracefulStopTests {
-        static let environment = ["QUEUE_ADMIT_PER_SECOND": "1000", "QUEUE_MAX_ACTIVE": "100000", "HOLD_SECONDS": "30"]
-
         @Test("SIGTERM while bookings are in flight: requests in progress finish or fail with a contract error, the process exits within 20 s, every file passes integrity_check",
               arguments: TestStack.all)
         func sigtermUnderLoad(process name: String) async throws {
-            try await withStack(extra: Self.environment) { stack in
-                try #require(await stack.waitUntilReady(), "\(stack.logs)")
-                let seats = try await BookingLoad.seatIds(stack)
-                let load = BookingLoad(stack: stack)
+            try await withStack(extra: BookingLoad.environment) { stack in
                 // Eight fans, one connection each in the client's pool (eight per host): a request
                 // queued in the client for a connection would otherwise count as in progress while
                 // the server has never seen it.
-                let running = Task { await load.run(fans: 8, seats: seats) }
+                let (load, running) = try await BookingLoad.start(on: stack, fans: 8, untilPaid: 5)
                 defer { running.cancel() }
-
-                #expect(await eventually(timeout: .seconds(20)) { load.paid >= 5 }, "\(tally(load.exchanges))")
                 let process = try #require(stack.process(name))
                 // The gateway's own requests take milliseconds; to have some truly in progress when it
                 // is told to stop, concert is frozen first, so holds wait on it (up to the 3 s deadline).
