@@ -67,9 +67,10 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
         Response(status: .ok, headers: [.contentType: "application/json"],
                  body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
     }
+    // Rendered now, at start-up, not on the first request that asks for it.
+    let yaml = ByteBuffer(string: OpenAPIDocument.yaml)
     router.get("openapi.yaml") { _, _ in
-        Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+        Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: ResponseBody(byteBuffer: yaml))
     }
 
     let listening = Atomic<Bool>(false)

@@ -1,25 +1,17 @@
 import Foundation
 
 /// Renders a JSON document as block-style YAML, keeping the order of its keys (Foundation's JSON
-/// parser would lose it, and an OpenAPI document reads best in the order it was written). Strings
-/// and keys stay JSON-quoted: JSON's escapes are YAML's double-quoted escapes, so nothing needs
-/// re-escaping and no string can be mistaken for a number, a boolean or null.
+/// parser would lose it, and an OpenAPI document reads best in the order it was written). String
+/// values stay JSON-quoted: JSON's escapes are YAML's double-quoted escapes, so nothing needs
+/// re-escaping and no string can be mistaken for a number, a boolean or null. Keys lose their
+/// quotes only where YAML reads the bare word back as the same string.
 enum YAMLRendering {
-    indirect enum Node: Equatable {
+    indirect enum Node {
         /// Keys as spelled in JSON, quotes and escapes included.
         case object([(key: String, value: Node)])
         case array([Node])
         /// A scalar as it is spelled in JSON: a quoted string, a number, true, false or null.
         case scalar(String)
-
-        static func == (lhs: Node, rhs: Node) -> Bool {
-            switch (lhs, rhs) {
-            case (.object(let a), .object(let b)): a.map(\.key) == b.map(\.key) && a.map(\.value) == b.map(\.value)
-            case (.array(let a), .array(let b)): a == b
-            case (.scalar(let a), .scalar(let b)): a == b
-            default: false
-            }
-        }
     }
 
     struct ParseError: Error, CustomStringConvertible {
@@ -28,7 +20,8 @@ enum YAMLRendering {
     }
 
     /// The YAML form of `json`. The document is this program's own, tested to be JSON, so a parse
-    /// failure is a bug found at start-up: it stops the gateway rather than serve a wrong document.
+    /// failure is a bug: `buildApplication` renders it before serving, so the gateway refuses to
+    /// start rather than fail on a client's request.
     static func render(json: String) -> String {
         do {
             return render(try parse(json))

@@ -6,11 +6,9 @@ import TestSupport
 @Suite("The OpenAPI document")
 struct OpenAPIDocumentTests {
     /// Where `make test` puts openapi-spec-validator (a project-local virtual environment).
-    static let validator: String = {
-        if let path = ProcessInfo.processInfo.environment["OPENAPI_SPEC_VALIDATOR"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".venv/bin/openapi-spec-validator").path
-    }()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let validator = ProcessInfo.processInfo.environment["OPENAPI_SPEC_VALIDATOR"]
+        ?? root.appendingPathComponent(".venv/bin/openapi-spec-validator").path
 
     static func operations() throws -> Set<String> {
         let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
@@ -45,10 +43,7 @@ struct OpenAPIDocumentTests {
 
 @Suite("The OpenAPI document in YAML")
 struct OpenAPIYAMLTests {
-    static let python: String = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".venv/bin/python").path
-    }()
+    static let python = OpenAPIDocumentTests.root.appendingPathComponent(".venv/bin/python").path
 
     @Test("nested objects, arrays of objects, empty containers and every kind of scalar, in block style and in order")
     func shapes() throws {
