@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build run test test-tools bench bench-quick
+.PHONY: help setup build run test test-tools bench bench-quick chaos
 
 help:
 	@echo "make run    build in release mode and start the whole stack in the foreground"
 	@echo "make test   build and run the whole test suite, end-to-end tests included"
 	@echo "make bench  build in release mode, run the baselines and scenarios, write docs/benchmarks/report.md"
+	@echo "make chaos  build in release mode and run the long chaos run (docs/reliability.md)"
 
 # Installs missing system packages (libzmq3-dev, libsqlite3-dev) when run as root.
 setup:
@@ -25,9 +26,11 @@ test-tools: setup
 	@deploy/local/setup.sh python3-venv chromium chromium-driver fonts-nanum
 	@deploy/local/test-tools.sh
 
+# The short chaos run goes last, alone, so no other suite competes with it for the two cores.
 test: setup test-tools
 	swift build --build-tests
 	swift test --skip-build --disable-xctest
+	.build/debug/chaos --quick --report .build/chaos-quick.json
 
 # The benchmarks (docs/benchmarks.md): the baselines and every scenario in one run, release build.
 # BENCH_ARGS passes options to `loadgen bench` (see `.build/release/loadgen bench --help`).
@@ -37,3 +40,9 @@ bench: build
 # A short run that checks the benchmarks work, without overwriting the committed report.
 bench-quick: build
 	.build/release/loadgen bench --quick --out .build/bench-quick $(BENCH_ARGS)
+
+# The long chaos run (docs/reliability.md): minutes of booking while every backend is killed at
+# least five times and frozen, and the gateway killed too; then every invariant checked.
+# CHAOS_ARGS passes options to `chaos` (see `.build/release/chaos --help`).
+chaos: build
+	.build/release/chaos --report .build/chaos-long.json $(CHAOS_ARGS)

@@ -55,7 +55,7 @@ let package = Package(
     name: "concert-ticketing",
     platforms: [.macOS(.v15)],
     products: services.map { .executable(name: $0.executable, targets: ["\($0.folder)Service"]) }
-        + [.executable(name: "loadgen", targets: ["LoadGen"])],
+        + [.executable(name: "loadgen", targets: ["LoadGen"]), .executable(name: "chaos", targets: ["Chaos"])],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
@@ -122,6 +122,19 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Benchmarks/LoadGen"
+        ),
+        // The chaos run (issue 6): virtual users booking through the gateway while processes are
+        // killed and frozen, then every promise checked on the SQLite files. Runs the stack with the harness.
+        .executableTarget(
+            name: "Chaos",
+            dependencies: [
+                "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/Chaos"
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], path: "Tests/ZeroMQTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "ZeroMQ", "TestSupport"], path: "Tests/MessagingTests"),

@@ -3,25 +3,6 @@ import Synchronization
 import Testing
 import TestSupport
 
-/// One HTTP exchange of a `BookingLoad`: what was asked, when, and what came back (or the error).
-struct Exchange: Sendable {
-    let what: String
-    let started: ContinuousClock.Instant
-    let ended: ContinuousClock.Instant
-    let status: Int?
-    let code: String?
-    let error: String?
-
-    /// A contract answer (CONTRACT §3): a success, or a problem with its code; 5xx only as 503
-    /// `service_unavailable`. No answer at all is not one.
-    var isContractAnswer: Bool {
-        guard let status else { return false }
-        if status < 400 { return true }
-        if status == 503 { return code == "service_unavailable" }
-        return status < 500 && code != nil
-    }
-}
-
 /// Fans booking at once through the gateway while a test breaks something (a graceful stop, a
 /// backup): each signs up, tops up, waits its turn, holds a random seat, then pays (a client asks
 /// again with the same key after a 503) or sometimes cancels, and goes on until told to stop.
@@ -144,14 +125,4 @@ final class BookingLoad: Sendable {
             return Asked(status: nil, code: nil, answer: nil)
         }
     }
-}
-
-/// Exchanges counted by outcome (`201`, `409 seat_unavailable`, `no answer`), for a test's message.
-func tally(_ exchanges: [Exchange]) -> [String: Int] {
-    var counts: [String: Int] = [:]
-    for exchange in exchanges {
-        let outcome = exchange.status.map { "\($0)\(exchange.code.map { " \($0)" } ?? "")" } ?? "no answer"
-        counts["\(exchange.what): \(outcome)", default: 0] += 1
-    }
-    return counts
 }

@@ -31,9 +31,10 @@ package final class ManagedProcess: @unchecked Sendable {
     /// Starts `executable` (a name in `binaryDirectory()` or a path) with `arguments` and `environment`
     /// added to this process's own.
     /// With `ownProcessGroup`, the child leads a new process group, as a terminal's foreground job
-    /// does, so `signalGroup` reaches it and everything it starts (Ctrl-C).
+    /// does, so `signalGroup` reaches it and everything it starts (Ctrl-C). With `appendingLog`, a
+    /// restarted process adds to its predecessor's log instead of replacing it.
     package init(_ executable: String, arguments: [String] = [], environment: [String: String] = [:], logPath: String,
-                 ownProcessGroup: Bool = false) throws {
+                 ownProcessGroup: Bool = false, appendingLog: Bool = false) throws {
         name = executable
         self.logPath = logPath
         let path = executable.hasPrefix("/") ? executable : "\(binaryDirectory())/\(executable)"
@@ -60,7 +61,7 @@ package final class ManagedProcess: @unchecked Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | (appendingLog ? O_APPEND : O_TRUNC), 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 
         let argv = ([path] + arguments).map { strdup($0) } + [nil]

@@ -68,10 +68,12 @@ package final class TestStack: @unchecked Sendable {
                                              logPath: folder.file("\(name).log"))
     }
 
-    /// Starts one executable again (after `stop` or a kill), with the stack's environment.
-    package func restart(_ name: String) throws {
+    /// Starts one executable again (after `stop` or a kill), with the stack's environment; with
+    /// `appendingLog`, its log goes on after the previous run's instead of replacing it.
+    package func restart(_ name: String, appendingLog: Bool = false) throws {
         processes[name]?.kill()
-        processes[name] = try ManagedProcess(name, arguments: ["serve"], environment: environment, logPath: folder.file("\(name).log"))
+        processes[name] = try ManagedProcess(name, arguments: ["serve"], environment: environment, logPath: folder.file("\(name).log"),
+                                             appendingLog: appendingLog)
     }
 
     /// Stops one process (SIGTERM, SIGKILL after a grace period); returns how long it took.
