@@ -56,7 +56,7 @@ struct ChaosCommand: AsyncParsableCommand {
         let outcome = try await ChaosRun(settings: settings).run(keepFolder: keep)
         if let report {
             try outcome.json().write(to: URL(fileURLWithPath: report))
-            print("chaos: wrote \(report)")
+            say("chaos: wrote \(report)")
         }
         if !outcome.passed { throw ExitCode(1) }
     }
@@ -86,4 +86,9 @@ struct ChaosSettings: Codable, Sendable {
         ["QUEUE_ADMIT_PER_SECOND": "1000", "QUEUE_MAX_ACTIVE": "100000", "HOLD_SECONDS": "\(holdSeconds)",
          "ADMIN_TOKEN": ChaosRun.adminToken, "LOG_LEVEL": "notice"]
     }
+}
+
+/// Prints a line at once, unbuffered even into a file or a pipe, so a long run shows its progress as it goes.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -18,25 +18,25 @@ struct ChaosOutcome: Sendable {
         return (exchanges.map { seconds($0.elapsed) }.max() ?? 0, exchanges.filter { $0.elapsed > contract }.count)
     }
 
-    func print() {
+    func report() {
         let kills = Dictionary(grouping: faults) { "\($0.process) \($0.action.rawValue)" }.mapValues(\.count)
-        Swift.print("chaos: faults: \(faults.count) — \(kills.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))")
-        Swift.print("chaos: \(exchanges.count) requests by outcome:")
+        say("chaos: faults: \(faults.count) — \(kills.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))")
+        say("chaos: \(exchanges.count) requests by outcome:")
         for (outcome, count) in tally(exchanges).sorted(by: { $0.key < $1.key }) {
-            Swift.print(String(format: "chaos:   %7d  %@", count, outcome))
+            say(String(format: "chaos:   %7d  %@", count, outcome))
         }
         let charged = acks.charged.values.reduce(0) { $0 + $1.count }
-        Swift.print("chaos: acknowledged: \(acks.holds.count) holds, \(acks.payments.count) payments, \(charged) top-ups, \(acks.canceled.count) cancels, \(acks.lapsed.count) holds lapsed")
-        Swift.print(String(format: "chaos: slowest answer %.2f s; %d answered after the contract's %.0f s (a %.0f s margin allowed)",
+        say("chaos: acknowledged: \(acks.holds.count) holds, \(acks.payments.count) payments, \(charged) top-ups, \(acks.canceled.count) cancels, \(acks.lapsed.count) holds lapsed")
+        say(String(format: "chaos: slowest answer %.2f s; %d answered after the contract's %.0f s (a %.0f s margin allowed)",
                            latencies.max, latencies.overContract, settings.deadlineSeconds, settings.deadlineMargin))
-        Swift.print(String(format: "chaos: at rest %.1f s after the load stopped", verdict.settleSeconds))
+        say(String(format: "chaos: at rest %.1f s after the load stopped", verdict.settleSeconds))
         for check in verdict.checks {
-            Swift.print("chaos: \(check.violations.isEmpty ? "ok  " : "FAIL") \(check.name)\(check.violations.isEmpty ? "" : " (\(check.violations.count))")")
+            say("chaos: \(check.violations.isEmpty ? "ok  " : "FAIL") \(check.name)\(check.violations.isEmpty ? "" : " (\(check.violations.count))")")
         }
         if let first = verdict.firstViolation {
-            Swift.print("chaos: FAILED; first violation: \(first)")
+            say("chaos: FAILED; first violation: \(first)")
         } else {
-            Swift.print("chaos: PASSED: \(verdict.checks.count) checks, 0 violations")
+            say("chaos: PASSED: \(verdict.checks.count) checks, 0 violations")
         }
     }
 

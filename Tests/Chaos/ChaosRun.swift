@@ -7,7 +7,7 @@ struct ChaosRun {
     let settings: ChaosSettings
 
     func run(keepFolder: Bool) async throws -> ChaosOutcome {
-        print("chaos: seed \(settings.seed), \(settings.users) users, \(settings.loadSeconds) s of load, per backend \(settings.killsPerBackend) SIGKILL and \(settings.freezesPerBackend) SIGSTOP, \(settings.gatewayKills) gateway SIGKILL; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        say("chaos: seed \(settings.seed), \(settings.users) users, \(settings.loadSeconds) s of load, per backend \(settings.killsPerBackend) SIGKILL and \(settings.freezesPerBackend) SIGSTOP, \(settings.gatewayKills) gateway SIGKILL; \(ProcessInfo.processInfo.activeProcessorCount) cores")
         let stack = try TestStack(extra: settings.environment)
         try stack.start()
         do {
@@ -16,12 +16,12 @@ struct ChaosRun {
             if outcome.passed && !keepFolder {
                 stack.folder.remove()
             } else {
-                print("chaos: the stack's files and logs are in \(stack.folder.path)")
+                say("chaos: the stack's files and logs are in \(stack.folder.path)")
             }
             return outcome
         } catch {
             await stack.stopAll()
-            print("chaos: failed to run (\(error)); the stack's files and logs are in \(stack.folder.path)")
+            say("chaos: failed to run (\(error)); the stack's files and logs are in \(stack.folder.path)")
             throw error
         }
     }
@@ -43,7 +43,7 @@ struct ChaosRun {
 
     private func book(_ stack: TestStack, _ client: ChaosClient) async throws -> ChaosOutcome {
         let (schedules, seats) = try await createVenue(client)
-        print("chaos: \(seats.count) seats on \(schedules.count) schedules; the load begins")
+        say("chaos: \(seats.count) seats on \(schedules.count) schedules; the load begins")
 
         let acks = Acknowledgements()
         let load = LoadSwitch()
@@ -71,7 +71,7 @@ struct ChaosRun {
         load.switchOff()
         var finished = await users.value
         let loadEnded = ContinuousClock.now
-        print("chaos: load stopped after \(String(format: "%.1f", seconds(loadEnded - started))) s; settling")
+        say("chaos: load stopped after \(String(format: "%.1f", seconds(loadEnded - started))) s; settling")
 
         // Settle: every process back, every unknown outcome asked again under its key, sweepers run.
         try await monkey.restoreAll()
@@ -93,7 +93,7 @@ struct ChaosRun {
                                               settings: settings, loadStarted: started)
         let outcome = ChaosOutcome(settings: settings, loadSeconds: seconds(loadEnded - started), seats: seats.count,
                                    faults: monkey.record, exchanges: client.exchanges, acks: acks.snapshot, verdict: verdict)
-        outcome.print()
+        outcome.report()
         return outcome
     }
 

@@ -72,7 +72,7 @@ final class Monkey: Sendable {
             let out = seconds(ContinuousClock.now - began)
             let fault = Fault(at: seconds(began - started), process: fault.process, action: fault.action, outSeconds: out)
             faults.withLock { $0.append(fault) }
-            print(String(format: "chaos: %6.1f s  %@ %@, out %.1f s", fault.at, fault.action.rawValue, fault.process, out))
+            say(String(format: "chaos: %6.1f s  %@ %@, out %.1f s", fault.at, fault.action.rawValue, fault.process, out))
         }
     }
 
