@@ -53,13 +53,15 @@ final class Monkey: Sendable {
         return plan.shuffled(using: &random)
     }
 
-    /// Carries out `plan` over `duration`, one fault per slot.
+    /// Carries out `plan` over `duration`, one fault per slot, in order.
     func run(_ plan: [(process: String, action: Action)], over duration: Duration, seed: UInt64) async {
         guard !plan.isEmpty else { return }
         var random = SeededGenerator(seed: seed ^ 0xC4A0_5C4A_05C4_A05C)
         let slot = duration / (plan.count + 1)
         for (index, fault) in plan.enumerated() {
-            let due = started + slot * (index + 1)
+            // Jittered within its slot, so kills land at any point of a request, not on a beat.
+            let jitter = Double.random(in: -0.25...0.25, using: &random)
+            let due = started + slot * (index + 1) + slot * jitter
             try? await Task.sleep(until: due, clock: .continuous)
             noteCrashes()
             let began = ContinuousClock.now
