@@ -147,7 +147,11 @@ let package = Package(
             ],
             path: "Tests/ServiceKitTests"
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Contracts"], path: "Tests/EndToEndTests"),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["TestSupport", "Contracts", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/EndToEndTests"
+        ),
     ]
         + services.map { service($0.folder, extra: $0.extra, resources: $0.resources) }
         + services.flatMap { serviceTests($0.folder) },
