@@ -49,8 +49,9 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     // Metrics outermost, to see the final status; then problems, which also shape the answers
     // for unknown paths and methods; then the request's route label and deadline.
     router.add(middleware: MetricsMiddleware())
-    let knownPaths = servedRoutes.map(\.path).filter { configuration.adminToken != nil || !$0.hasPrefix("api/v1/admin") } + web.paths
-    router.add(middleware: ProblemMiddleware(routes: RouteTable(knownPaths)))
+    let knownRoutes = servedRoutes.filter { configuration.adminToken != nil || !$0.path.hasPrefix("api/v1/admin") }
+        + web.paths.flatMap { path in [(method: "GET", path: path), (method: "HEAD", path: path)] }
+    router.add(middleware: ProblemMiddleware(routes: RouteTable(knownRoutes)))
     router.add(middleware: RequestScopeMiddleware())
     let routes = RouteCollection(context: BasicRequestContext.self)
     UsersController(backend: backend, auth: auth).addRoutes(to: routes)

@@ -51,6 +51,9 @@ enum OpenAPIDocument {
             "application/json": {
               "schema": {
                 "$ref": "#/components/schemas/SignUp"
+              },
+              "example": {
+                "name": "김민지"
               }
             }
           }
@@ -398,6 +401,9 @@ enum OpenAPIDocument {
             "application/json": {
               "schema": {
                 "$ref": "#/components/schemas/NewReservation"
+              },
+              "example": {
+                "seatId": 7
               }
             }
           }
@@ -674,6 +680,9 @@ enum OpenAPIDocument {
             "application/json": {
               "schema": {
                 "$ref": "#/components/schemas/NewCharge"
+              },
+              "example": {
+                "amount": 200000
               }
             }
           }
@@ -754,6 +763,19 @@ enum OpenAPIDocument {
             "application/json": {
               "schema": {
                 "$ref": "#/components/schemas/NewConcert"
+              },
+              "example": {
+                "title": "서울 재즈 나이트 · Seoul Jazz Night",
+                "description": "An evening of jazz by the Han River.",
+                "schedules": [
+                  {
+                    "startsAt": "2030-12-25T19:00:00Z",
+                    "reservationStartAt": "2030-11-25T10:00:00Z",
+                    "reservationEndAt": "2030-12-24T19:00:00Z",
+                    "seatCount": 50,
+                    "price": 150000
+                  }
+                ]
               }
             }
           }
@@ -853,7 +875,7 @@ enum OpenAPIDocument {
             "content": {
               "application/yaml": {
                 "schema": {
-                  "type": "string"
+                  "type": "object"
                 }
               }
             }
@@ -933,7 +955,8 @@ enum OpenAPIDocument {
         "properties": {
           "name": {
             "type": "string",
-            "description": "1–50 characters after trimming whitespace"
+            "minLength": 1,
+            "description": "1–50 characters after trimming whitespace, none a control character"
           }
         },
         "required": [
@@ -1281,6 +1304,7 @@ enum OpenAPIDocument {
       },
       "NewSchedule": {
         "type": "object",
+        "description": "every date in the years 2000–2999, and reservationStartAt before reservationEndAt; else 400 invalid_request",
         "properties": {
           "startsAt": {
             "type": "string",
@@ -1295,10 +1319,14 @@ enum OpenAPIDocument {
             "format": "date-time"
           },
           "seatCount": {
-            "type": "integer",
+            "type": [
+              "integer",
+              "null"
+            ],
             "minimum": 1,
             "maximum": 1000,
-            "default": 50
+            "default": 50,
+            "description": "null or left out is the default"
           },
           "price": {
             "type": "integer",
@@ -1317,10 +1345,16 @@ enum OpenAPIDocument {
         "type": "object",
         "properties": {
           "title": {
-            "type": "string"
+            "type": "string",
+            "minLength": 1,
+            "description": "1–200 characters after trimming whitespace"
           },
           "description": {
-            "type": "string"
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "at most 5000 characters after trimming whitespace; null or left out is none"
           },
           "schedules": {
             "type": "array",

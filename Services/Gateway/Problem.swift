@@ -9,6 +9,8 @@ struct Problem: HTTPResponseError {
     let code: String
     let detail: String
     var extra: [String: [String]] = [:]
+    /// Headers the answer needs besides its content type (a 405's `Allow`).
+    var headers: HTTPFields = [:]
 
     init(_ status: HTTPResponse.Status, code: String, detail: String, extra: [String: [String]] = [:]) {
         self.status = status
@@ -24,8 +26,9 @@ struct Problem: HTTPResponseError {
         ]
         for (key, value) in extra { object[key] = value }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        return Response(status: status, headers: [.contentType: "application/problem+json"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        var headers = headers
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     // MARK: The contract's problems
@@ -96,9 +99,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try Problem.unavailable("a service did not answer in time; try again").response(from: request, context: context)
         } catch let error as HTTPError where error.status == .notFound {
             let path = request.uri.path
-            if routes.knowsPath(path) {
-                return try Problem(.methodNotAllowed, code: "method_not_allowed",
-                                   detail: "\(request.method) is not allowed on \(path)").response(from: request, context: context)
+            if let allowed = routes.methods(on: path) {
+                var problem = Problem(.methodNotAllowed, code: "method_not_allowed", detail: "\(request.method) is not allowed on \(path)")
+                // RFC 9110 §15.5.6: a 405 names the methods the resource does support.
+                problem.headers[.allow] = allowed.joined(separator: ", ")
+                return try problem.response(from: request, context: context)
             }
             return try Problem.notFound("no such path: \(path.prefix(200))").response(from: request, context: context)
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
@@ -112,18 +117,32 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// The paths the gateway serves, so an unknown method on a known path is 405 rather than 404.
+/// The paths the gateway serves and the methods of each, so an unknown method on a known path is
+/// 405 with its `Allow` header rather than 404.
 struct RouteTable: Sendable {
-    let patterns: [[String]]
+    let patterns: [(parts: [String], methods: [String])]
 
-    init(_ paths: [String]) {
-        patterns = paths.map { $0.split(separator: "/").map(String.init) }
-    }
-
-    func knowsPath(_ path: String) -> Bool {
-        let parts = path.split(separator: "/").map(String.init)
-        return patterns.contains { pattern in
-            pattern.count == parts.count && zip(pattern, parts).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+    init(_ routes: [(method: String, path: String)]) {
+        var patterns: [(parts: [String], methods: [String])] = []
+        for route in routes {
+            let parts = route.path.split(separator: "/").map(String.init)
+            if let index = patterns.firstIndex(where: { $0.parts == parts }) {
+                if !patterns[index].methods.contains(route.method) { patterns[index].methods.append(route.method) }
+            } else {
+                patterns.append((parts, [route.method]))
+            }
         }
+        self.patterns = patterns
     }
+
+    /// The methods served on `path`, or nil when no route has that path.
+    func methods(on path: String) -> [String]? {
+        let parts = path.split(separator: "/").map(String.init)
+        let matching = patterns.filter { pattern in
+            pattern.parts.count == parts.count && zip(pattern.parts, parts).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+        }
+        return matching.isEmpty ? nil : matching.flatMap(\.methods)
+    }
+
+    func knowsPath(_ path: String) -> Bool { methods(on: path) != nil }
 }

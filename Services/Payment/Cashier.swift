@@ -27,6 +27,9 @@ struct Cashier: Sendable {
         guard PaymentAPI.nameLengths.contains(name.count) else {
             throw PaymentRefusal.invalidRequest("name must be \(PaymentAPI.nameLengths.lowerBound)–\(PaymentAPI.nameLengths.upperBound) characters after trimming whitespace")
         }
+        guard !Self.hasControlCharacters(name) else {
+            throw PaymentRefusal.invalidRequest("name must not contain control characters")
+        }
         let apiKey = APIKey.generate()
         let user = try await database.createUser(name: name, apiKeyHash: APIKey.hash(apiKey), at: clock.now())
         return NewUser(id: try user.id.orInternalError(), name: user.name, apiKey: apiKey)
@@ -133,9 +136,16 @@ struct Cashier: Sendable {
 
     private static func validate(reservationId: String) throws {
         let lengths = PaymentAPI.reservationIDLengths
-        guard reservationId.utf8.count <= lengths.upperBound * 4, lengths.contains(reservationId.count) else {
-            throw PaymentRefusal.invalidRequest("reservationId must be \(lengths.lowerBound)–\(lengths.upperBound) characters")
+        guard reservationId.utf8.count <= lengths.upperBound * 4, lengths.contains(reservationId.count),
+              !hasControlCharacters(reservationId) else {
+            throw PaymentRefusal.invalidRequest("reservationId must be \(lengths.lowerBound)–\(lengths.upperBound) characters, none a control character")
         }
+    }
+
+    /// SQLite's `length()` counts only up to a NUL, so text that starts with one fails the tables'
+    /// `length(…) > 0` CHECKs (an internal error, not a refusal); no name or key has control characters.
+    private static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
     private static func event(_ paymentId: Int64, _ userId: Int64, _ reservationId: String, _ amount: Int64) -> PaymentEvent {

@@ -15,6 +15,14 @@ package struct RPCMethod<Request: Codable & Sendable, Response: Codable & Sendab
 /// The body of a method that takes or returns nothing: `{}` on the wire.
 package struct Empty: Codable, Sendable, Equatable {
     package init() {}
+
+    // The synthesized decoder of a struct without fields reads nothing and so takes any JSON; a body
+    // of the wrong shape (`"x"`, `[]`) must be `bad_request` for these methods too.
+    package init(from decoder: any Decoder) throws {
+        _ = try decoder.container(keyedBy: NoKeys.self)
+    }
+
+    private enum NoKeys: CodingKey {}
 }
 
 /// An error a service answers with (`"ok": false`). Handlers throw it for business refusals;
@@ -97,12 +105,55 @@ package enum WireCodec {
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
-            if let date = try? dateFormat.parse(text) { return date }
-            if let date = try? wholeSecondDateFormat.parse(text) { return date }
+            if hasFieldsInRange(text) {
+                if let date = try? dateFormat.parse(text) { return date }
+                if let date = try? wholeSecondDateFormat.parse(text) { return date }
+            }
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected an RFC 3339 time such as 2026-01-31T19:30:00Z")
         }
         return decoder
     }()
+
+    /// Whether an RFC 3339 time's fields are all in range: the format styles roll an impossible one
+    /// over rather than refuse it (`12:99` reads as 13:39, 30 February as 2 March), so a typing
+    /// mistake would quietly become another time. Plain byte checks: this runs for every time read.
+    static func hasFieldsInRange(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        func number(_ start: Int, _ count: Int) -> Int? {
+            guard start + count <= bytes.count else { return nil }
+            var value = 0
+            for byte in bytes[start..<start + count] {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard bytes.count >= 20, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] | 0x20 == UInt8(ascii: "t"),
+              bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+              let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+              let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
+              (1...12).contains(month), hour < 24, minute < 60, second < 60
+        else { return false }
+        var index = 19
+        if bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            let digits = bytes[index...].prefix { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }.count
+            guard digits > 0 else { return false }
+            index += digits
+        }
+        let zoneInRange: Bool
+        if index == bytes.count - 1 {
+            zoneInRange = bytes[index] | 0x20 == UInt8(ascii: "z")
+        } else if index + 6 == bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-"), bytes[index + 3] == UInt8(ascii: ":"),
+                  let hours = number(index + 1, 2), let minutes = number(index + 4, 2) {
+            zoneInRange = hours < 24 && minutes < 60
+        } else {
+            zoneInRange = false
+        }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        return zoneInRange && (1...days).contains(day)
+    }
 
     // MARK: Requests
 

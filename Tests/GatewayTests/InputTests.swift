@@ -13,12 +13,16 @@ struct InputTests {
         #expect(WalletController.wholeWon(amount) == expected)
     }
 
-    @Test("known paths with another method are told apart from unknown paths")
+    @Test("known paths with another method are told apart from unknown paths, with the methods each has (a 405's Allow)")
     func routeTable() {
-        let table = RouteTable(["api/v1/reservations/:reservationId", "api/v1/wallet"])
+        let table = RouteTable([("GET", "api/v1/reservations/:reservationId"), ("DELETE", "api/v1/reservations/:reservationId"),
+                                ("GET", "api/v1/wallet"), ("GET", "")])
         #expect(table.knowsPath("/api/v1/reservations/12"))
         #expect(table.knowsPath("/api/v1/wallet"))
         #expect(!table.knowsPath("/api/v1/reservations/12/extra"))
         #expect(!table.knowsPath("/api/v1/nowhere"))
+        #expect(table.methods(on: "/api/v1/reservations/12") == ["GET", "DELETE"])
+        #expect(table.methods(on: "/") == ["GET"])
+        #expect(table.methods(on: "/api/v1/nowhere") == nil)
     }
 }

@@ -45,6 +45,12 @@ struct WireCodecTests {
         #expect(try WireCodec.decodeBody(Empty.self, from: Data(#"{"v":1,"id":"x","method":"m","body":null}"#.utf8)) == Empty())
     }
 
+    @Test("a method without parameters still wants an object for its body", arguments: [#""x""#, "1", "[]", "true"])
+    func emptyBodyOfTheWrongShape(body: String) throws {
+        #expect(throws: DecodingError.self) { try WireCodec.decodeBody(Empty.self, from: Data(#"{"v":1,"id":"x","method":"m","body":\#(body)}"#.utf8)) }
+        #expect(try WireCodec.decodeBody(Empty.self, from: Data(#"{"v":1,"id":"x","method":"m","body":{"extra":1}}"#.utf8)) == Empty())
+    }
+
     @Test("malformed frames are refused with a reason, never a crash", arguments: [
         "", "not json", "[1,2]", "{}", #"{"v":1,"id":"x"}"#, #"{"v":"1","id":"x","method":"m"}"#,
         #"{"v":1,"id":7,"method":"m"}"#, #"{"v":1,"id":"x","method":null}"#, "{\"v\":1,\"id\":\"x\",\"method\":\"m\"",
@@ -85,6 +91,24 @@ struct WireCodecTests {
         let whole = try WireCodec.decoder.decode(Stamp.self, from: Data(#"{"at":"2027-01-15T08:00:00Z"}"#.utf8))
         #expect(whole.at == Date(timeIntervalSince1970: 1_800_000_000))
         #expect(throws: DecodingError.self) { try WireCodec.decoder.decode(Stamp.self, from: Data(#"{"at":"tomorrow"}"#.utf8)) }
+    }
+
+    @Test("a time with a field out of range is refused, not rolled over into another time", arguments: [
+        "2024-01-01T12:99:00Z", "2026-02-30T10:00:00Z", "2025-02-29T10:00:00Z", "2026-13-01T10:00:00Z", "2026-00-10T10:00:00Z",
+        "2026-01-00T10:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T10:00:60Z", "2026-01-01T10:00:00+24:00", "2026-01-01T10:00:00.Z",
+        "2026-01-01T10:00:00", "2026-1-01T10:00:00Z", "2026-01-01T10:00:00Z ",
+    ])
+    func datesOutOfRange(text: String) {
+        #expect(throws: DecodingError.self) { try WireCodec.decoder.decode(Stamp.self, from: Data(#"{"at":"\#(text)"}"#.utf8)) }
+    }
+
+    @Test("every real time is still read: leap days, offsets, the ends of ranges", arguments: [
+        ("2024-02-29T23:59:59Z", 1_709_251_199.0), ("2000-02-29T00:00:00.5Z", 951_782_400.5),
+        ("2026-12-31T23:59:59.999Z", 1_798_761_599.999), ("2026-01-01T09:00:00+09:00", 1_767_225_600.0),
+    ])
+    func datesInRange(text: String, seconds: Double) throws {
+        let stamp = try WireCodec.decoder.decode(Stamp.self, from: Data(#"{"at":"\#(text)"}"#.utf8))
+        #expect(abs(stamp.at.timeIntervalSince1970 - seconds) < 0.001, "\(text) read as \(stamp.at)")
     }
 
     @Test("events carry source, epoch, number and type, with the type as the topic")

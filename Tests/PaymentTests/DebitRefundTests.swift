@@ -87,13 +87,16 @@ struct DebitRefundTests {
         #expect(try await fixture.balance(user.id) == 100)
     }
 
-    @Test("a reservation id must be 1 to 255 characters", arguments: ["", String(repeating: "r", count: 256)])
+    @Test("a reservation id must be 1 to 255 characters, none a control character (a leading NUL would fail the table's CHECK)",
+          arguments: ["", String(repeating: "r", count: 256), "\u{0}", "\u{0}42", "4\u{1F}2"])
     func reservationIdLength(reservationId: String) async throws {
         let fixture = try PaymentFixture()
         let user = try await fixture.user(balance: 100)
         #expect(await refusal { try await fixture.cashier.debit(Debit(userId: user.id, reservationId: reservationId, amount: 1)) }?.code == "invalid_request")
         #expect(await refusal { try await fixture.cashier.refund(Refund(reservationId: reservationId)) }?.code == "invalid_request")
         #expect(await refusal { try await fixture.cashier.payment(PaymentRef(reservationId: reservationId)) }?.code == "invalid_request")
+        #expect(await refusal { try await fixture.cashier.void(Refund(reservationId: reservationId)) }?.code == "invalid_request")
+        #expect(try await fixture.balance(user.id) == 100)
     }
 
     @Test("debiting an unknown user is not_found")

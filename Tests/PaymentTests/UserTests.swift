@@ -29,8 +29,9 @@ struct UserTests {
         #expect(user.name == name.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    @Test("an empty, blank or over-long name is refused with invalid_request and creates nothing",
-          arguments: ["", "   ", "\n\t", String(repeating: "x", count: 51), " " + String(repeating: "김", count: 51) + " ", String(repeating: "y", count: 100_000)])
+    @Test("an empty, blank or over-long name, or one with a control character (a NUL would fail the table's CHECK), is refused with invalid_request and creates nothing",
+          arguments: ["", "   ", "\n\t", String(repeating: "x", count: 51), " " + String(repeating: "김", count: 51) + " ", String(repeating: "y", count: 100_000),
+                      "\u{0}", "\u{0}Kim", "Kim\u{7}", "Kim\u{85}Minji"])
     func refusedNames(name: String) async throws {
         let fixture = try PaymentFixture()
         #expect(await refusal { try await fixture.cashier.createUser(CreateUser(name: name)) }?.code == "invalid_request")

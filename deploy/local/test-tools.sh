@@ -21,3 +21,13 @@ if [ ! -x .venv/bin/kubernetes-validate ]; then
   echo "test-tools: installing kubernetes-validate into .venv"
   .venv/bin/pip install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0"
 fi
+# The fuzzers of Tests/Fuzz: schemathesis drives the HTTP API from its OpenAPI document, pyzmq
+# speaks the wire protocol (its wheel carries its own libzmq).
+if ! .venv/bin/python -c 'import schemathesis' 2>/dev/null; then
+  echo "test-tools: installing schemathesis into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==4.32.5"
+fi
+if ! .venv/bin/python -c 'import zmq' 2>/dev/null; then
+  echo "test-tools: installing pyzmq into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "pyzmq==27.3.0"
+fi
