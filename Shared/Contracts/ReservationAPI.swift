@@ -32,7 +32,7 @@ package enum ReservationAPI {
     package static let pay = RPCMethod<Pay, PaymentView>("reservation.pay", idempotent: true)
     /// The events published after `after`, from the outbox, for a subscriber that saw a gap or
     /// started late (DESIGN §3, the Clone pattern).
-    package static let events = RPCMethod<EventsQuery, EventPage>("reservation.events", idempotent: true)
+    package static let events = ServiceName.reservation.events
     /// Compares every reservation with the seats concert says are held or sold and the payments
     /// payment holds, and with `repair` compensates each difference as the saga would (release the
     /// seat, void the payment, cancel the reservation). For operators, after restoring a backup

@@ -51,14 +51,15 @@ extension BackendService {
 }
 
 extension BackendService {
-    /// The root command of the service's executable: `serve` (the default), `probe`, `backup`, `restore`.
+    /// The root command of the service's executable: `serve` (the default), `probe`, `backup`, `restore`,
+    /// and `events` for a service that publishes from an outbox (only such a one can be followed without loss).
     package static var commandConfiguration: CommandConfiguration {
         CommandConfiguration(
             commandName: name.rawValue,
             abstract: abstract,
             discussion: "Configured by the environment variables of CONTRACT §2 (see the README).",
             subcommands: [ServeCommand<Self>.self, ProbeCommand<Self>.self, BackupCommand<Self>.self, RestoreCommand<Self>.self]
-                + extraCommands,
+                + (publishesFromOutbox ? [EventsCommand<Self>.self] : []) + extraCommands,
             defaultSubcommand: ServeCommand<Self>.self
         )
     }
@@ -109,6 +110,7 @@ package enum ServiceRunner {
     /// Reads the environment, or stops the process with a one-line reason and exit code 2.
     package static func loadConfiguration() throws -> StackConfiguration {
         do {
+            try FailPoint.validate()
             return try StackConfiguration.fromEnvironment()
         } catch {
             FileHandle.standardError.write(Data("configuration error: \(error)\n".utf8))

@@ -148,6 +148,8 @@ package final class OutboxRelay: Service, CustomStringConvertible {
     package func publishPending() throws {
         while true {
             let page = try Outbox.page(writer, after: publishedThrough, limit: Outbox.maxPage)
+            // Committed, not yet published: the instant a crash test wants (off unless FAILPOINTS arms it).
+            if !page.events.isEmpty { FailPoint.outboxBeforePublish.reach() }
             for event in page.events {
                 publisher.publish(sequence: event.seq, type: event.type, body: Data(event.body.utf8))
                 published.withLock { $0 = event.seq }

@@ -34,6 +34,41 @@ package struct StorageInvariants {
                   reservation: try DatabasePool(path: reservationFile, configuration: configuration))
     }
 
+    /// Payers whose queue token outlived their payment, in words (empty is good). A payment expires every
+    /// token its payer was issued before it (CONTRACT §3): for every `reserved` reservation, and every
+    /// reservation in `alsoPaid` (paid, then canceled by its owner), each of the payer's tokens in
+    /// `queue.sqlite` issued (`created_at`) before the payment's `created_at` in `payment.sqlite` must be `expired`.
+    package static func payersWithLiveTokens(dataDirectory: String, alsoPaid: Set<Int64> = []) throws -> [String] {
+        var configuration = Configuration()
+        configuration.readonly = true
+        func open(_ name: String) throws -> DatabaseQueue {
+            try DatabaseQueue(path: "\(dataDirectory)/\(name).sqlite", configuration: configuration)
+        }
+        let (reservation, payment, queue) = (try open("reservation"), try open("payment"), try open("queue"))
+        defer { [reservation, payment, queue].forEach { try? $0.close() } }
+        let paid = try reservation.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, user_id, status FROM reservation")
+                .map { (id: $0["id"] as Int64, user: $0["user_id"] as Int64, status: $0["status"] as String) }
+                .filter { $0.status == "reserved" || alsoPaid.contains($0.id) }
+        }
+        var found: [String] = []
+        for (id, user, _) in paid {
+            guard let paidAt = try payment.read({ try Date.fetchOne($0, sql: "SELECT created_at FROM payment WHERE reservation_id = ?", arguments: ["\(id)"]) })
+            else {
+                found.append("reservation \(id): paid without a payment")
+                continue
+            }
+            let live = try queue.read { db in
+                try Row.fetchAll(db, sql: "SELECT seq, status FROM token WHERE user_id = ? AND created_at < ? AND status != 'expired'",
+                                 arguments: [user, paidAt])
+            }
+            for token in live {
+                found.append("user \(user): token \(token["seq"] as Int64) issued before paying for reservation \(id) is still \(token["status"] as String)")
+            }
+        }
+        return found
+    }
+
     /// `PRAGMA integrity_check` of every service's file in a stack's `DATA_DIR`, by service:
     /// `ok`, or what SQLite found wrong (or why the file could not be opened).
     package static func integrity(dataDirectory: String) -> [String: String] {
@@ -76,12 +111,12 @@ package struct StorageInvariants {
         }
     }
 
-    /// No saga left half done.
+    /// No saga left half done, and no payer's token expiry (the saga's last, separate step) still pending.
     package func sagasFinished() throws -> [String] {
         try reservation.read { db in
             try Row.fetchAll(db, sql: "SELECT reservation_id, kind, step FROM saga").map { row in
                 "reservation \(row["reservation_id"] as Int64): saga \(row["kind"] as String) still at \(row["step"] as String)"
-            }
+            } + Int64.fetchAll(db, sql: "SELECT reservation_id FROM token_expiry").map { "reservation \($0): its payer's token expiry is still pending" }
         }
     }
 
