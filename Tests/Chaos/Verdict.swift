@@ -26,7 +26,6 @@ struct Verdict: Codable, Sendable {
         var verdict = Verdict()
         let dataDirectory = stack.folder.file("data")
         let files = try StorageInvariants(dataDirectory: dataDirectory)
-        let queue = try readOnly("\(dataDirectory)/queue.sqlite")
         // At rest: no saga in flight, every lapsed hold swept. A generous bound: sagas retry with
         // backoff up to 2 s, sweepers run every second.
         let settling = ContinuousClock.now
@@ -48,7 +47,8 @@ struct Verdict: Codable, Sendable {
                       try acknowledgedPayments(told, files))
         verdict.check("every charge acknowledged is in the balance", try acknowledgedCharges(told, files))
         verdict.check("every acknowledged cancel and lapsed hold is canceled, holding no seat", try canceledOnes(told, files))
-        verdict.check("every payer's token is expired", try payersTokens(told, files, queue))
+        verdict.check("every payer's token is expired",
+                      try StorageInvariants.payersWithLiveTokens(dataDirectory: dataDirectory, alsoPaid: Set(told.payments.keys.map(Int64.init))))
         verdict.check("every answer a contract answer, within the deadline, none dropped with the gateway up",
                       answers(exchanges, outages: monkey.gatewayOutages, settings: settings, since: loadStarted))
         verdict.check("no answer wrong for its asker (401 for a valid key, 404 for one's own)", told.wrongAnswers)
@@ -59,14 +59,7 @@ struct Verdict: Codable, Sendable {
         let reconcile = try await stack.run("reservation", ["reconcile"], timeout: .seconds(30))
         verdict.check("reservation reconcile finds the services in agreement",
                       reconcile.status == 0 ? [] : ["exit \(reconcile.status): \(reconcile.output.suffix(1500))"])
-        try queue.close()
         return verdict
-    }
-
-    private static func readOnly(_ path: String) throws -> DatabaseQueue {
-        var configuration = Configuration()
-        configuration.readonly = true
-        return try DatabaseQueue(path: path, configuration: configuration)
     }
 
     private static func acknowledgedPayments(_ told: Acknowledgements.State, _ files: StorageInvariants) throws -> [String] {
@@ -130,26 +123,6 @@ struct Verdict: Codable, Sendable {
             if owner != user { found.append("reservation \(reservationId): hold acknowledged to user \(user), stored for \(owner.map(String.init) ?? "nobody")") }
         }
         return found
-    }
-
-    /// A payment expires every token its payer was issued before paying (CONTRACT §3): every payment
-    /// that made a reservation `reserved`, whether or not its owner canceled it afterwards.
-    private static func payersTokens(_ told: Acknowledgements.State, _ files: StorageInvariants, _ queue: DatabaseQueue) throws -> [String] {
-        let reserved = try files.reservation.read { db in
-            try Int.fetchAll(db, sql: "SELECT id FROM reservation WHERE status = 'reserved'")
-        }
-        let paid = Set(reserved).union(told.payments.keys)
-        let payments = try files.payment.read { db in
-            try Row.fetchAll(db, sql: "SELECT user_id, created_at AS paid_at, reservation_id FROM payment")
-                .filter { paid.contains(Int($0["reservation_id"] as String) ?? -1) }
-        }
-        return try queue.read { db in
-            try payments.compactMap { payment in
-                let live = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM token WHERE user_id = ? AND status != 'expired' AND created_at <= ?",
-                                            arguments: [payment["user_id"] as Int64, payment["paid_at"] as Date]) ?? 0
-                return live == 0 ? nil : "user \(payment["user_id"] as Int64) paid for reservation \(payment["reservation_id"] as String) but a token issued before still lives"
-            }
-        }
     }
 
     /// Every answer a contract answer; none later than the deadline; none missing while the gateway was up.

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 
 /// One person at the box office, as the chaos run plays them: signs up, tops up, waits in line,
 /// holds a seat, then pays, pays and cancels, cancels, walks away, or comes back too late. Like a
@@ -260,19 +261,4 @@ final class LoadSwitch: Sendable {
     private let on = Atomic<Bool>(true)
     var isOn: Bool { on.load(ordering: .relaxed) }
     func switchOff() { on.store(false, ordering: .relaxed) }
-}
-
-/// SplitMix64: the same seed gives the same users' choices and the same fault plan.
-struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

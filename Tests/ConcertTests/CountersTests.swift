@@ -116,7 +116,7 @@ struct CountersTests {
 
     @Test("remain_ticket equals the stored available seats after every operation, in any order", arguments: 1...8)
     func randomWalk(seed: UInt64) async throws {
-        var random = SplitMix(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let fixture = try ConcertFixture()
         let (schedule, seats) = try await fixture.schedule(seats: 4)
         for _ in 0..<150 {
@@ -136,18 +136,5 @@ struct CountersTests {
         try await fixture.catalog.sweepLapsedHolds()
         let shownAvailable = try await fixture.seatMap(schedule.id).seats.count(where: { $0.status == .available })
         #expect(try fixture.stored(schedule.id).remainTicket == shownAvailable)
-    }
-}
-
-/// A tiny seeded generator, so a failing walk can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -9,8 +9,8 @@ extension UnderLoadTests {
     /// `test-artifacts/browser/`.
     @Suite("The box-office page in a real browser", .serialized, .timeLimit(.minutes(10)))
     struct BrowserTests {
-        static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        static let python = root.appendingPathComponent(".venv/bin/python").path
+        static let root = repositoryRoot
+        static let python = venvTool("python")
         static let scenarios = root.appendingPathComponent("Tests/Browser/scenarios.py").path
         static let artifacts = root.appendingPathComponent("test-artifacts/browser").path
         static let chromedriver = ProcessInfo.processInfo.environment["CHROMEDRIVER"] ?? "/usr/bin/chromedriver"

@@ -8,7 +8,7 @@ import TestSupport
 extension UnderLoadTests.DeploymentTests {
     @Suite("Deployment files", .serialized, .timeLimit(.minutes(3)))
     struct DeployFilesTests {
-        static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        static let root = repositoryRoot.path
 
         /// Runs a check script; exit 77 means the tool it needs is not on this machine.
         func check(_ script: String, _ arguments: [String] = []) async throws -> (status: Int32, output: String) {

@@ -5,9 +5,7 @@ import TestSupport
 /// `deploy/local/run-stack.sh`, the supervisor behind `make run`, on the debug binaries.
 @Suite("make run's supervisor", .serialized, .timeLimit(.minutes(2)))
 struct RunStackTests {
-    static let script = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("deploy/local/run-stack.sh").path
+    static let script = repositoryRoot.appendingPathComponent("deploy/local/run-stack.sh").path
 
     func pid(of service: String, in stack: TestStack) async throws -> Int32? {
         let probe = try await stack.run(service, ["probe", "ping"], timeout: .seconds(5))

@@ -6,9 +6,9 @@ import TestSupport
 @Suite("The OpenAPI document")
 struct OpenAPIDocumentTests {
     /// Where `make test` puts openapi-spec-validator (a project-local virtual environment).
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = repositoryRoot
     static let validator = ProcessInfo.processInfo.environment["OPENAPI_SPEC_VALIDATOR"]
-        ?? root.appendingPathComponent(".venv/bin/openapi-spec-validator").path
+        ?? venvTool("openapi-spec-validator")
 
     static func operations() throws -> Set<String> {
         let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
@@ -43,7 +43,7 @@ struct OpenAPIDocumentTests {
 
 @Suite("The OpenAPI document in YAML")
 struct OpenAPIYAMLTests {
-    static let python = OpenAPIDocumentTests.root.appendingPathComponent(".venv/bin/python").path
+    static let python = venvTool("python")
 
     @Test("nested objects, arrays of objects, empty containers and every kind of scalar, in block style and in order")
     func shapes() throws {
