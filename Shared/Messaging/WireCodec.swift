@@ -118,7 +118,14 @@ package enum WireCodec {
     /// over rather than refuse it (`12:99` reads as 13:39, 30 February as 2 March), so a typing
     /// mistake would quietly become another time. Plain byte checks: this runs for every time read.
     static func hasFieldsInRange(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
+        // The string's own UTF-8 storage, read in place: no copy on this path.
+        var text = text
+        return text.withUTF8(fieldsInRange)
+    }
+
+    private static let daysInMonth = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+    private static func fieldsInRange(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         func number(_ start: Int, _ count: Int) -> Int? {
             guard start + count <= bytes.count else { return nil }
             var value = 0
@@ -151,7 +158,7 @@ package enum WireCodec {
             zoneInRange = false
         }
         let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        let days = daysInMonth[month - 1] + (month == 2 && leap ? 1 : 0)
         return zoneInRange && (1...days).contains(day)
     }
 

@@ -48,7 +48,10 @@ package final class EventLogFile: Sendable {
         do throws(EventLogError) {
             let (keep, lastLine) = try Self.tail(fd, path: path)
             let size = lseek(fd, 0, SEEK_END)
-            if keep < size { ftruncate(fd, keep) }
+            // A torn last line that stayed would have the next line appended to it.
+            if keep < size, ftruncate(fd, keep) != 0 {
+                throw .cannotOpen(path: path, reason: "cannot cut the torn last line: \(String(cString: strerror(errno)))")
+            }
             discardedBytes = Int(size - keep)
             var position = EventPosition.beginning
             if let lastLine { position = try Self.position(of: lastLine, path: path) }
@@ -78,10 +81,12 @@ package final class EventLogFile: Sendable {
         last.withLock { $0 = EventPosition(epoch: event.epoch, seq: event.seq) }
     }
 
-    /// Flushes the file to disk and releases it. Call once, last.
-    package func close() {
-        fsync(descriptor)
+    /// Flushes the file to disk and releases it; answers why the flush failed, if it did. Call once, last.
+    @discardableResult
+    package func close() -> EventLogError? {
+        let flushed = fsync(descriptor) == 0 ? nil : EventLogError.writeFailed(path: path, reason: String(cString: strerror(errno)))
         Glibc.close(descriptor)
+        return flushed
     }
 
     /// `{"epoch":…,"seq":…,"type":…,"body":…}` and a newline; the body is spliced in as it is (JSON).

@@ -79,14 +79,18 @@ package struct EventsCommand<S: BackendService>: AsyncParsableCommand {
                 if follow {
                     try await follower.follow(file.append)
                 } else {
-                    try await follower.catchUp(file.append)
+                    do {
+                        try await follower.catchUp(file.append)
+                    } catch is CancellationError {
+                        // SIGTERM or SIGINT during the catch-up: stopped between two events, which is exit 0.
+                    }
                 }
             }
         } catch {
             failure = error
         }
         await client.close()
-        file.close()
+        if let unflushed = file.close(), failure == nil { failure = unflushed }
 
         let done = follower.statistics
         Self.say("""

@@ -290,7 +290,11 @@ package final class OutboxFollower: Sendable {
         }
         switch verdict {
         case .next:
-            let body = FollowedEvent.canonical(WireCodec.rawBody(of: event.frame)) ?? "{}"
+            guard let body = FollowedEvent.canonical(WireCodec.rawBody(of: event.frame)) else {
+                // A live copy without a readable body: the stored one is fetched instead.
+                try await catchUp(&cursor, deliver)
+                return
+            }
             try await deliver(FollowedEvent(epoch: head.epoch, seq: head.seq, type: head.type, body: body, arrival: .live))
             cursor.advance(to: head.seq)
             counts.withLock { $0.live += 1 }
@@ -337,6 +341,9 @@ package final class OutboxFollower: Sendable {
                 return try await client.call(service.events, EventsQuery(after: seq, limit: settings.pageSize), timeout: timeout)
             } catch let refusal as RemoteError where !Self.transient.contains(refusal.code) {
                 throw FollowError.refused(refusal)
+            } catch MessagingError.malformedReply(_, _) {
+                // An answer that does not decode will not decode the next time either: not an outage.
+                throw FollowError.refused(RemoteError("malformed_reply", "\(service.rawValue).events answered with a page that does not decode"))
             } catch let error where error is CancellationError || (error as? MessagingError) == .closed {
                 throw error
             } catch {

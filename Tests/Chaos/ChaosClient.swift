@@ -24,7 +24,6 @@ final class ChaosClient: Sendable {
     struct Reply {
         let status: Int?
         let body: [String: Any]?
-        let list: [[String: Any]]?
 
         var code: String? { body?["code"] as? String }
         var isUnknown: Bool { status == nil || status == 503 }
@@ -77,12 +76,12 @@ final class ChaosClient: Sendable {
             let response = try await pools.withLock { $0.current }.execute(request, timeout: .seconds(12))
             let bytes = try await response.body.collect(upTo: 1 << 24)
             let parsed = bytes.readableBytes > 0 ? try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) : nil
-            let reply = Reply(status: Int(response.status.code), body: parsed as? [String: Any], list: parsed as? [[String: Any]])
+            let reply = Reply(status: Int(response.status.code), body: parsed as? [String: Any])
             record(Exchange(what: what, started: started, ended: .now, status: reply.status, code: reply.code, error: nil))
             return reply
         } catch {
             record(Exchange(what: what, started: started, ended: .now, status: nil, code: nil, error: "\(error)"))
-            return Reply(status: nil, body: nil, list: nil)
+            return Reply(status: nil, body: nil)
         }
     }
 

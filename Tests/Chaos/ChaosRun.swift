@@ -90,7 +90,7 @@ struct ChaosRun {
         }
         finished.removeAll()
         let verdict = try await Verdict.reach(stack: stack, acks: acks, exchanges: client.exchanges, monkey: monkey,
-                                              settings: settings, loadStarted: started)
+                                              settings: settings, loadStarted: started, loadEnded: loadEnded)
         let outcome = ChaosOutcome(settings: settings, loadSeconds: seconds(loadEnded - started), seats: seats.count,
                                    faults: monkey.record, exchanges: client.exchanges, acks: acks.snapshot, verdict: verdict)
         outcome.report()

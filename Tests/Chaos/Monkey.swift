@@ -122,7 +122,7 @@ final class Monkey: Sendable {
     }
 
     /// Records every process that has exited though nobody killed it, and starts it again.
-    private func noteCrashes() {
+    func noteCrashes() {
         for name in TestStack.all {
             guard let process = stack.process(name), let status = process.exitStatus else { continue }
             let tail = process.log.split(separator: "\n").suffix(5).joined(separator: "\n")

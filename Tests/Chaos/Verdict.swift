@@ -10,7 +10,8 @@ struct Verdict: Codable, Sendable {
     }
 
     var checks: [Check] = []
-    /// How long after the load stopped the stack took to be at rest (every saga ended, §4 true).
+    /// How long after the load stopped the stack was at rest (every saga ended, every hold paid,
+    /// canceled or lapsed, §4 true), the users' last questions under their keys included.
     var settleSeconds = 0.0
 
     var passed: Bool { checks.allSatisfy { $0.violations.isEmpty } }
@@ -22,20 +23,25 @@ struct Verdict: Codable, Sendable {
 
     /// Waits (bounded) for the stack to come to rest, then checks everything.
     static func reach(stack: TestStack, acks: Acknowledgements, exchanges: [Exchange], monkey: Monkey,
-                      settings: ChaosSettings, loadStarted: ContinuousClock.Instant) async throws -> Verdict {
+                      settings: ChaosSettings, loadStarted: ContinuousClock.Instant, loadEnded: ContinuousClock.Instant) async throws -> Verdict {
         var verdict = Verdict()
         let dataDirectory = stack.folder.file("data")
         let files = try StorageInvariants(dataDirectory: dataDirectory)
-        // At rest: no saga in flight, every lapsed hold swept. A generous bound: sagas retry with
-        // backoff up to 2 s, sweepers run every second.
-        let settling = ContinuousClock.now
+        // At rest: no saga in flight, and no hold left at all, since nobody will pay any more (the
+        // last ones left to lapse take HOLD_SECONDS). A generous bound: sagas retry with backoff up
+        // to 2 s, sweepers run every second.
         _ = await eventually(timeout: .seconds(60), interval: .milliseconds(250)) {
-            ((try? files.violations()) ?? ["unreadable"]).isEmpty
+            let holds = try? files.reservation.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reservation WHERE status = 'reserving'")
+            }
+            return holds == 0 && ((try? files.violations() + files.tokenExpiriesPending()) ?? ["unreadable"]).isEmpty
         }
+        verdict.settleSeconds = seconds(ContinuousClock.now - loadEnded)
+        // A moment more for the sweepers, so a hold that lapsed just now is not read half swept.
         try await Task.sleep(for: .seconds(1.5))
-        verdict.settleSeconds = seconds(ContinuousClock.now - settling)
 
-        verdict.check("every saga finished or compensated", try files.sagasFinished())
+        verdict.check("every saga finished or compensated, every payer's token expiry done",
+                      try files.sagasFinished() + files.tokenExpiriesPending())
         verdict.check("§4 every seat counted once, remain_ticket = available", try files.seatCounts())
         verdict.check("§4 no seat sold twice; each sold seat has one reserved reservation and one payment", try files.soldSeats())
         verdict.check("§4 reservations and payments agree", try files.reservations() + files.payments())
@@ -53,6 +59,7 @@ struct Verdict: Codable, Sendable {
                       answers(exchanges, outages: monkey.gatewayOutages, settings: settings, since: loadStarted))
         verdict.check("no answer wrong for its asker (401 for a valid key, 404 for one's own)", told.wrongAnswers)
         verdict.check("every unknown outcome learned by asking again under the same key", told.unresolved)
+        monkey.noteCrashes()  // through the settling and the checks too
         verdict.check("no process exited unless killed", monkey.unexpectedExits)
         verdict.check("PRAGMA integrity_check on every file",
                       StorageInvariants.integrity(dataDirectory: dataDirectory).filter { $0.value != "ok" }.map { "\($0.key): \($0.value)" })

@@ -111,12 +111,21 @@ package struct StorageInvariants {
         }
     }
 
-    /// No saga left half done, and no payer's token expiry (the saga's last, separate step) still pending.
+    /// No saga left half done.
     package func sagasFinished() throws -> [String] {
         try reservation.read { db in
             try Row.fetchAll(db, sql: "SELECT reservation_id, kind, step FROM saga").map { row in
                 "reservation \(row["reservation_id"] as Int64): saga \(row["kind"] as String) still at \(row["step"] as String)"
-            } + Int64.fetchAll(db, sql: "SELECT reservation_id FROM token_expiry").map { "reservation \($0): its payer's token expiry is still pending" }
+            }
+        }
+    }
+
+    /// Payers' token expiries still to be done: the saga's last step, run after the payment was
+    /// answered and retried until the queue takes it. None once a stack whose queue runs has settled;
+    /// not part of `violations()`, since a stack stopped queue first may leave one behind.
+    package func tokenExpiriesPending() throws -> [String] {
+        try reservation.read { db in
+            try Int64.fetchAll(db, sql: "SELECT reservation_id FROM token_expiry").map { "reservation \($0): its payer's token expiry is still pending" }
         }
     }
 
