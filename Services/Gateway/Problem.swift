@@ -143,6 +143,4 @@ struct RouteTable: Sendable {
         }
         return matching.isEmpty ? nil : matching.flatMap(\.methods)
     }
-
-    func knowsPath(_ path: String) -> Bool { methods(on: path) != nil }
 }
