@@ -19,9 +19,12 @@ import ServiceKit
 ///   with the passing of time included, and never repeats for a different map: a sound ETag.
 struct ConcertDatabase: Sendable {
     let writer: any DatabaseWriter
+    /// Every write goes through it, so writes that wait commit together (DESIGN §6).
+    let commits: GroupCommit
 
     init(_ writer: any DatabaseWriter) {
         self.writer = writer
+        self.commits = GroupCommit(writer)
     }
 
     static var migrator: DatabaseMigrator {
@@ -146,7 +149,7 @@ struct ConcertDatabase: Sendable {
 
     /// Holds a seat for `reservationId` until `until`, if it is available or its hold has lapsed.
     func hold(seatId: Int64, reservationId: String, until: Date, now: Date) async throws -> Outcome {
-        try await writer.write { db in
+        try await commits.write { db in
             let found = try Self.fetchSeat(db, id: seatId)
             if found.seat.isHeld(by: reservationId, at: now) { return Outcome(seat: found.detail(at: now), changed: false) }
             if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM released_reservation WHERE reservation_id = ?)",
@@ -172,7 +175,7 @@ struct ConcertDatabase: Sendable {
 
     /// Moves the end of `reservationId`'s live hold to `until`, never earlier.
     func extend(seatId: Int64, reservationId: String, until: Date, now: Date) async throws -> Outcome {
-        try await writer.write { db in
+        try await commits.write { db in
             let found = try Self.fetchSeat(db, id: seatId)
             let seat = found.seat
             // A retry arriving after the sale must not read as a lapse: the seat is this reservation's for good.
@@ -195,7 +198,7 @@ struct ConcertDatabase: Sendable {
     /// still this reservation's and may be confirmed: by then the saga has taken the money, and
     /// refusing would only force a refund for a seat nobody else wanted.
     func confirm(seatId: Int64, reservationId: String, now: Date) async throws -> Outcome {
-        try await writer.write { db in
+        try await commits.write { db in
             let found = try Self.fetchSeat(db, id: seatId)
             if found.seat.status == .sold && found.seat.reservationId == reservationId {
                 return Outcome(seat: found.detail(at: now), changed: false)
@@ -215,7 +218,7 @@ struct ConcertDatabase: Sendable {
     /// Makes a seat available again if `reservationId` holds it or bought it; otherwise changes the
     /// seat not at all. Either way the reservation can never hold a seat again.
     func release(seatId: Int64, reservationId: String, now: Date) async throws -> Outcome {
-        try await writer.write { db in
+        try await commits.write { db in
             let found = try Self.fetchSeat(db, id: seatId)
             try db.execute(sql: "INSERT OR IGNORE INTO released_reservation (reservation_id, created_at) VALUES (?, ?)",
                            arguments: [reservationId, now])
@@ -238,7 +241,7 @@ struct ConcertDatabase: Sendable {
 
     /// Makes up to `limit` lapsed holds available, counting them back into `remain_ticket`.
     func sweepLapsedHolds(now: Date, limit: Int = 500) async throws -> [LapsedHold] {
-        try await writer.write { db in
+        try await commits.write { db in
             // The status is spelled out, not bound, so that SQLite can use the partial index of holds.
             let lapsed = try SeatRecord.fetchAll(db, sql: """
                 SELECT * FROM concert_seat WHERE status = 'reserving' AND expired_at <= ? ORDER BY expired_at LIMIT ?
@@ -277,7 +280,7 @@ struct ConcertDatabase: Sendable {
 
     /// Creates a concert with its schedules and seats, or answers the one created under the same `requestId`.
     func createConcert(_ draft: ConcertDraft, now: Date) async throws -> ConcertDetail {
-        try await writer.write { db in
+        try await commits.write { db in
             if let requestId = draft.requestId,
                let existing = try ConcertRecord.filter(Column("request_id") == requestId).fetchOne(db) {
                 return try Self.detail(db, of: existing, now: now)
@@ -288,7 +291,7 @@ struct ConcertDatabase: Sendable {
 
     /// Creates the given concerts, all or none, only if there are no concerts yet. Answers whether it did.
     func seedIfEmpty(_ drafts: [ConcertDraft], now: Date) async throws -> Bool {
-        try await writer.write { db in
+        try await commits.write { db in
             guard try ConcertRecord.fetchCount(db) == 0 else { return false }
             for draft in drafts { _ = try Self.insert(db, draft, now: now) }
             return true

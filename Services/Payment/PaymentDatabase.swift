@@ -83,9 +83,12 @@ struct WalletTransaction: PaymentRecord {
 /// a refusal changes nothing.
 struct PaymentDatabase: Sendable {
     let writer: any DatabaseWriter
+    /// Every write goes through it, so writes that wait commit together (DESIGN §6).
+    let commits: GroupCommit
 
     init(_ writer: any DatabaseWriter) {
         self.writer = writer
+        self.commits = GroupCommit(writer)
     }
 
     static var migrator: DatabaseMigrator {
@@ -152,7 +155,7 @@ struct PaymentDatabase: Sendable {
     /// Creates a user and its empty wallet together.
     func createUser(name: String, apiKeyHash: Data, at now: Date) async throws -> User {
         let now = now.wholeSeconds
-        return try await writer.write { db in
+        return try await commits.write { db in
             var user = User(id: nil, name: name, apiKeyHash: apiKeyHash, createdAt: now, updatedAt: now)
             try user.insert(db)
             var wallet = Wallet(id: nil, userId: try user.id.orInternalError(), amount: 0, createdAt: now, updatedAt: now)
@@ -180,7 +183,7 @@ struct PaymentDatabase: Sendable {
     /// stored with the first charge and changes nothing; `applied` says whether this call charged.
     func charge(userId: Int64, amount: Int64, idempotencyKey: String, at now: Date) async throws -> (balance: Balance, applied: Bool) {
         let now = now.wholeSeconds
-        return try await writer.write { db in
+        return try await commits.write { db in
             let scope = "\(PaymentAPI.charge.name)/user:\(userId)"
             let fingerprint = try IdempotencyStore.fingerprint(["amount": amount])
             switch try IdempotencyStore.lookup(Balance.self, in: db, scope: scope, key: idempotencyKey, fingerprint: fingerprint) {
@@ -206,7 +209,7 @@ struct PaymentDatabase: Sendable {
     /// one that differs is refused. Too small a balance refuses and changes nothing.
     func debit(userId: Int64, reservationId: String, amount: Int64, at now: Date) async throws -> (receipt: PaymentReceipt, applied: Bool) {
         let now = now.wholeSeconds
-        return try await writer.write { db in
+        return try await commits.write { db in
             if let existing = try Self.payment(for: reservationId, db) {
                 guard existing.userId == userId, existing.amount == amount else {
                     throw RemoteError("idempotency_key_reused",
@@ -235,7 +238,7 @@ struct PaymentDatabase: Sendable {
     /// compensation must always be able to return.
     func refund(reservationId: String, at now: Date) async throws -> (receipt: RefundReceipt, applied: Bool) {
         let now = now.wholeSeconds
-        return try await writer.write { db in
+        return try await commits.write { db in
             guard let payment = try Self.payment(for: reservationId, db) else {
                 throw PaymentRefusal.notFound("no payment for reservation \(reservationId.prefix(64))")
             }
@@ -247,7 +250,7 @@ struct PaymentDatabase: Sendable {
     /// `refundedNow` is true when this call made the refund.
     func void(reservationId: String, at now: Date) async throws -> (receipt: VoidReceipt, refundedNow: Bool) {
         let now = now.wholeSeconds
-        return try await writer.write { db in
+        return try await commits.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO payment_void (reservation_id, created_at) VALUES (?, ?)",
                            arguments: [reservationId, now])
             guard let payment = try Self.payment(for: reservationId, db) else {

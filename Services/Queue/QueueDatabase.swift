@@ -74,9 +74,12 @@ struct TickOutcome: Sendable, Equatable {
 /// The queue's SQLite file (GRDB's `AppDatabase` style): every method is one transaction.
 struct QueueDatabase: Sendable {
     let writer: any DatabaseWriter
+    /// Every write goes through it, so writes that wait commit together (DESIGN §6).
+    let commits: GroupCommit
 
     init(_ writer: any DatabaseWriter) {
         self.writer = writer
+        self.commits = GroupCommit(writer)
     }
 
     static var migrator: DatabaseMigrator {
@@ -139,7 +142,7 @@ struct QueueDatabase: Sendable {
     /// The user's live token, refreshed as asked about, or a new one at the back of the line.
     func issue(userId: Int64, nonce: Data, now: Date, rules: QueueRules) async throws -> Issued {
         let now = now.wholeMilliseconds
-        return try await writer.write { db in
+        return try await commits.write { db in
             var expired: [ExpiredTokenRef] = []
             var state = try Self.state(db)
             if var live = try Token.fetchOne(db, sql: "SELECT * FROM token WHERE user_id = ? AND status IN ('waiting', 'active')",
@@ -177,7 +180,7 @@ struct QueueDatabase: Sendable {
     /// keeps it from idling out. A token found past its time is expired on the spot.
     func lookUp(seq: Int64, userId: Int64, nonce: Data, now: Date, rules: QueueRules) async throws -> Found? {
         let now = now.wholeMilliseconds
-        return try await writer.write { db in
+        return try await commits.write { db in
             guard var token = try Self.token(db, seq: seq, userId: userId, nonce: nonce) else { return nil }
             let reason = try Self.settle(&token, db, now: now, rules: rules)
             if reason == nil { try Self.touch(&token, db, now: now) }
@@ -197,7 +200,7 @@ struct QueueDatabase: Sendable {
     func expire(userId: Int64, token: (seq: Int64, nonce: Data)?, issuedBefore: Date? = nil, now: Date,
                 rules: QueueRules) async throws -> [ExpiredTokenRef]? {
         let now = now.wholeMilliseconds
-        return try await writer.write { db in
+        return try await commits.write { db in
             if let token, try Self.token(db, seq: token.seq, userId: userId, nonce: token.nonce) == nil { return nil }
             guard var live = try Token.fetchOne(db, sql: "SELECT * FROM token WHERE user_id = ? AND status IN ('waiting', 'active')",
                                                 arguments: [userId]),
@@ -226,7 +229,7 @@ struct QueueDatabase: Sendable {
     /// than `admitPerSecond` admissions, however late or irregular the ticks.
     func tick(now: Date, rules: QueueRules) async throws -> TickOutcome {
         let now = now.wholeMilliseconds
-        return try await writer.write { db in
+        return try await commits.write { db in
             var outcome = TickOutcome()
             let lapsed = try Token.fetchAll(db, sql: """
                 SELECT * FROM token WHERE status = 'active' AND expired_at <= ? ORDER BY expired_at LIMIT ?

@@ -100,9 +100,12 @@ struct SagaRecord: SnakeCaseRecord, PersistableRecord, Sendable {
 /// a line in `saga_log`; events go to the outbox in the same transaction as their change.
 struct ReservationDatabase: Sendable {
     let writer: any DatabaseWriter
+    /// Every write goes through it, so writes that wait commit together (DESIGN §6).
+    let commits: GroupCommit
 
     init(_ writer: any DatabaseWriter) {
         self.writer = writer
+        self.commits = GroupCommit(writer)
     }
 
     static var migrator: DatabaseMigrator {
@@ -217,7 +220,7 @@ struct ReservationDatabase: Sendable {
     /// `hold_limit` when they have `maxHolds` live holds. The count and the insert are one
     /// transaction, so concurrent requests of one user cannot pass the limit together.
     func beginReserve(userId: Int64, seat: SeatDetail, holdUntil: Date, maxHolds: Int, now: Date) async throws -> ReserveStart {
-        try await writer.write { db in
+        try await commits.write { db in
             let live = try ReservationRecord
                 .filter(Column("user_id") == userId && Column("status") == ReservationStatus.reserving && Column("expired_at") > now)
                 .fetchAll(db)
@@ -248,7 +251,7 @@ struct ReservationDatabase: Sendable {
 
     /// The hold was granted: the reservation is recorded and shown from now on.
     func recordHold(id: Int64, heldUntil: Date, now: Date) async throws -> ReservationRecord {
-        try await writer.write { db in
+        try await commits.write { db in
             guard var record = try ReservationRecord.fetchOne(db, key: id),
                   let saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .reserve else {
                 throw RemoteError.internalError
@@ -264,7 +267,7 @@ struct ReservationDatabase: Sendable {
 
     /// The hold was refused: no reservation remains, so the user's list never shows the attempt.
     func dropRefusedHold(id: Int64, reason: String, now: Date) async throws {
-        try await writer.write { db in
+        try await commits.write { db in
             try Self.log(id, .reserve, .hold, "refused: \(reason)", now: now, db)
             _ = try ReservationRecord.deleteOne(db, key: id)
         }
@@ -273,7 +276,7 @@ struct ReservationDatabase: Sendable {
     /// The hold's outcome is unknown (no answer, or the service stopped): release whatever was
     /// granted and drop the row, since the caller was told the attempt failed.
     func abandonHold(id: Int64, now: Date) async throws {
-        try await writer.write { db in
+        try await commits.write { db in
             guard var saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .reserve else { return }
             saga.kind = .abandon
             saga.step = .release
@@ -297,7 +300,7 @@ struct ReservationDatabase: Sendable {
     /// Checks a payment request and starts its saga in one transaction, so the hold sweeper, a
     /// cancel and another payment all see either no saga or this one.
     func beginPay(_ request: Pay, run runId: String, extension grace: TimeInterval, now: Date) async throws -> PayStart {
-        try await writer.write { db in
+        try await commits.write { db in
             let scope = Self.payScope(request.userId)
             let fingerprint = "\(request.reservationId)"
             switch try IdempotencyStore.lookup(PaymentView.self, in: db, scope: scope, key: request.idempotencyKey, fingerprint: fingerprint) {
@@ -368,7 +371,7 @@ struct ReservationDatabase: Sendable {
     /// Cancels the user's reservation and starts its compensation: a held one is released; a paid
     /// one, while the window is open, is voided (refunded) and released.
     func beginCancel(_ request: ReservationRef, run runId: String, now: Date) async throws -> CancelStart {
-        try await writer.write { db in
+        try await commits.write { db in
             guard var record = try Self.owned(request.reservationId, by: request.userId, db) else {
                 throw Self.notFound(request.reservationId)
             }
@@ -392,7 +395,7 @@ struct ReservationDatabase: Sendable {
     /// Cancels up to `limit` recorded reservations whose hold has lapsed and that no saga is
     /// working on, and starts their compensation; answers their ids.
     func expireLapsedHolds(now: Date, limit: Int = 500) async throws -> [Int64] {
-        try await writer.write { db in
+        try await commits.write { db in
             var lapsed = try ReservationRecord.fetchAll(db, sql: """
                 SELECT * FROM reservation r
                 WHERE r.status = 'reserving' AND r.expired_at <= ? AND r.recorded
@@ -429,7 +432,7 @@ struct ReservationDatabase: Sendable {
     /// and compensate as any cancellation does, voiding first (a payment may exist that this file
     /// never heard of). False when it is canceled already or a saga took it meanwhile.
     func cancelToReconcile(id: Int64, reason: CancelReason, note: String, now: Date) async throws -> Bool {
-        try await writer.write { db in
+        try await commits.write { db in
             guard try SagaRecord.exists(db, key: id) == false, var record = try ReservationRecord.fetchOne(db, key: id),
                   record.status != .canceled else { return false }
             record.debitSent = true
@@ -444,8 +447,8 @@ struct ReservationDatabase: Sendable {
     /// `from` (so a step's outcome is recorded once). Answers whether it moved.
     @discardableResult
     func advance(_ id: Int64, from: SagaStep, to: SagaStep, note: String, now: Date,
-                 _ change: @Sendable (inout ReservationRecord) -> Void = { _ in }) async throws -> Bool {
-        try await writer.write { db in
+                 _ change: @escaping @Sendable (inout ReservationRecord) -> Void = { _ in }) async throws -> Bool {
+        try await commits.write { db in
             guard var saga = try SagaRecord.fetchOne(db, key: id), saga.step == from,
                   var record = try ReservationRecord.fetchOne(db, key: id) else { return false }
             change(&record)
@@ -461,7 +464,7 @@ struct ReservationDatabase: Sendable {
 
     /// The payment cannot complete: cancel the reservation for `reason` and compensate (void, release).
     func compensate(_ id: Int64, from: SagaStep, reason: CancelReason, note: String, now: Date) async throws {
-        try await writer.write { db in
+        try await commits.write { db in
             guard let saga = try SagaRecord.fetchOne(db, key: id), saga.step == from,
                   var record = try ReservationRecord.fetchOne(db, key: id) else { return }
             try Self.cancel(&record, reason: reason, kind: saga.kind, note: note, now: now, db)
@@ -471,7 +474,7 @@ struct ReservationDatabase: Sendable {
     /// The seat is sold: the reservation is `reserved`, the answer stored under the payment's key,
     /// the event queued and the payer's token marked for expiry, all in one commit.
     func finishPayment(_ id: Int64, now: Date) async throws -> PaymentView? {
-        try await writer.write { db in
+        try await commits.write { db in
             guard let saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .pay, saga.step == .confirm,
                   var record = try ReservationRecord.fetchOne(db, key: id), let key = saga.idempotencyKey else { return nil }
             record.status = .reserved
@@ -494,7 +497,7 @@ struct ReservationDatabase: Sendable {
     /// The saga is done (the last compensation succeeded, or the debit was refused for want of money).
     /// An abandoned hold's row goes with it.
     func endSaga(_ id: Int64, at step: SagaStep, note: String, now: Date) async throws {
-        try await writer.write { db in
+        try await commits.write { db in
             guard let saga = try SagaRecord.fetchOne(db, key: id), saga.step == step else { return }
             try Self.endSaga(saga, note: note, now: now, db)
             if saga.kind == .abandon { _ = try ReservationRecord.deleteOne(db, key: id) }
@@ -503,7 +506,7 @@ struct ReservationDatabase: Sendable {
 
     /// A note in the saga's journal (a retried step, a surprise), outside any transition.
     func note(_ id: Int64, kind: SagaKind, step: SagaStep, _ note: String, now: Date) async throws {
-        try await writer.write { db in try Self.log(id, kind, step, note, now: now, db) }
+        try await commits.write { db in try Self.log(id, kind, step, note, now: now, db) }
     }
 
     // MARK: Payer token expiry
@@ -523,7 +526,7 @@ struct ReservationDatabase: Sendable {
     }
 
     func tokenExpired(_ reservationId: Int64) async throws {
-        try await writer.write { db in
+        try await commits.write { db in
             try db.execute(sql: "DELETE FROM token_expiry WHERE reservation_id = ?", arguments: [reservationId])
         }
     }
