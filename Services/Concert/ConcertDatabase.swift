@@ -108,10 +108,12 @@ struct ConcertDatabase: Sendable {
     /// A schedule's seats sorted by number, lapsed holds shown available.
     func seatMap(scheduleId: Int64, now: Date) async throws -> SeatMap {
         try await writer.read { db in
-            guard let schedule = try ScheduleRecord.fetchOne(db, key: scheduleId) else {
+            guard let schedule = try ScheduleRecord.find(scheduleId, db) else {
                 throw ConcertDatabase.notFound("schedule", scheduleId)
             }
-            let seats = try SeatRecord.filter(Column("concert_schedule_id") == scheduleId).order(Column("number")).fetchAll(db)
+            let seats = try SeatRecord.fetchAll(db.cachedStatement(sql: """
+                SELECT \(SeatRecord.columns) FROM concert_seat WHERE concert_schedule_id = ? ORDER BY number
+                """), arguments: [scheduleId])
             let lapsed = seats.count(where: { $0.isLapsed(at: now) })
             return SeatMap(scheduleId: scheduleId, version: schedule.version + Int64(lapsed),
                            seats: seats.map { SeatView(id: $0.id, number: $0.number, price: $0.price, status: $0.shownStatus(at: now)) })
@@ -152,7 +154,7 @@ struct ConcertDatabase: Sendable {
         try await commits.write { db in
             let found = try Self.fetchSeat(db, id: seatId)
             if found.seat.isHeld(by: reservationId, at: now) { return Outcome(seat: found.detail(at: now), changed: false) }
-            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM released_reservation WHERE reservation_id = ?)",
+            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM released_reservation WHERE reservation_id = ?)"),
                                  arguments: [reservationId]) == true {
                 throw RemoteError(ConcertAPI.Code.seatUnavailable, "reservation \(reservationId.prefix(64)) released its seat and cannot hold one again")
             }
@@ -161,10 +163,10 @@ struct ConcertDatabase: Sendable {
                 throw RemoteError(ConcertAPI.Code.scheduleClosed, "seat \(seatId) is outside its reservation window")
             }
             // The one conditional update that decides who gets the seat.
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE concert_seat SET status = 'reserving', reservation_id = ?, expired_at = ?, updated_at = ?
                 WHERE id = ? AND (status = 'available' OR (status = 'reserving' AND expired_at <= ?))
-                """, arguments: [reservationId, until, now, seatId, now])
+                """).execute(arguments: [reservationId, StoredDate.text(until), StoredDate.text(now), seatId, StoredDate.text(now)])
             guard db.changesCount == 1 else {
                 throw RemoteError(ConcertAPI.Code.seatUnavailable, "seat \(seatId) is held or sold")
             }
@@ -185,10 +187,10 @@ struct ConcertDatabase: Sendable {
             }
             try Catalog.validate(until: until, now: now)
             guard until > current else { return Outcome(seat: found.detail(at: now), changed: false) }
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE concert_seat SET expired_at = ?, updated_at = ?
                 WHERE id = ? AND status = 'reserving' AND reservation_id = ? AND expired_at > ?
-                """, arguments: [until, now, seatId, reservationId, now])
+                """).execute(arguments: [StoredDate.text(until), StoredDate.text(now), seatId, reservationId, StoredDate.text(now)])
             try Self.seatChanged(db, found, now: now)
             return Outcome(seat: try Self.fetchSeat(db, id: seatId).detail(at: now), changed: true)
         }
@@ -203,10 +205,10 @@ struct ConcertDatabase: Sendable {
             if found.seat.status == .sold && found.seat.reservationId == reservationId {
                 return Outcome(seat: found.detail(at: now), changed: false)
             }
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE concert_seat SET status = 'sold', expired_at = NULL, updated_at = ?
                 WHERE id = ? AND status = 'reserving' AND reservation_id = ?
-                """, arguments: [now, seatId, reservationId])
+                """).execute(arguments: [StoredDate.text(now), seatId, reservationId])
             guard db.changesCount == 1 else {
                 throw RemoteError(ConcertAPI.Code.seatUnavailable, "seat \(seatId) is not held by reservation \(reservationId)")
             }
@@ -220,12 +222,12 @@ struct ConcertDatabase: Sendable {
     func release(seatId: Int64, reservationId: String, now: Date) async throws -> Outcome {
         try await commits.write { db in
             let found = try Self.fetchSeat(db, id: seatId)
-            try db.execute(sql: "INSERT OR IGNORE INTO released_reservation (reservation_id, created_at) VALUES (?, ?)",
-                           arguments: [reservationId, now])
-            try db.execute(sql: """
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO released_reservation (reservation_id, created_at) VALUES (?, ?)")
+                .execute(arguments: [reservationId, StoredDate.text(now)])
+            try db.cachedStatement(sql: """
                 UPDATE concert_seat SET status = 'available', reservation_id = NULL, expired_at = NULL, updated_at = ?
                 WHERE id = ? AND status IN ('reserving', 'sold') AND reservation_id = ?
-                """, arguments: [now, seatId, reservationId])
+                """).execute(arguments: [StoredDate.text(now), seatId, reservationId])
             guard db.changesCount == 1 else { return Outcome(seat: found.detail(at: now), changed: false) }
             try Self.seatChanged(db, found, now: now)
             return Outcome(seat: try Self.fetchSeat(db, id: seatId).detail(at: now), changed: true)
@@ -319,8 +321,7 @@ struct ConcertDatabase: Sendable {
     }
 
     static func fetchSeat(_ db: Database, id: Int64) throws -> FoundSeat {
-        guard let seat = try SeatRecord.fetchOne(db, key: id),
-              let schedule = try ScheduleRecord.fetchOne(db, key: seat.concertScheduleId)
+        guard let seat = try SeatRecord.find(id, db), let schedule = try ScheduleRecord.find(seat.concertScheduleId, db)
         else { throw notFound("seat", id) }
         return FoundSeat(seat: seat, schedule: schedule)
     }
@@ -335,9 +336,9 @@ struct ConcertDatabase: Sendable {
     }
 
     static func adjustSchedule(_ db: Database, id: Int64, remain: Int, version: Int, now: Date) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE concert_schedule SET remain_ticket = remain_ticket + ?, version = version + ?, updated_at = ? WHERE id = ?
-            """, arguments: [remain, version, now, id])
+            """).execute(arguments: [remain, version, StoredDate.text(now), id])
     }
 
     /// A concert's schedules, with the seats available at `now`: those open at `openAt` by performance
@@ -422,9 +423,32 @@ struct ScheduleRecord: SnakeCaseRecord, Sendable {
 
     func isOpen(at now: Date) -> Bool { reservationStartAt <= now && now < reservationEndAt }
 
+    /// The columns in the table's order, read by index in `init(row:)`.
+    static let columns = "id, concert_id, starts_at, remain_ticket, reservation_start_at, reservation_end_at, version, created_at, updated_at"
+    private static let selectByID = "SELECT \(columns) FROM concert_schedule WHERE id = ?"
+
+    static func find(_ id: Int64, _ db: Database) throws -> ScheduleRecord? {
+        try fetchOne(db.cachedStatement(sql: selectByID), arguments: [id])
+    }
+
     func view(remainingSeats: Int) -> ScheduleView {
         ScheduleView(id: id, concertId: concertId, startsAt: startsAt, reservationStartAt: reservationStartAt,
                      reservationEndAt: reservationEndAt, remainingSeats: remainingSeats)
+    }
+}
+
+extension ScheduleRecord {
+    /// Read by index, in the order of `columns`: every hold reads its seat's schedule.
+    init(row: Row) throws {
+        id = row[0]
+        concertId = row[1]
+        startsAt = try row.requiredDate(2)
+        remainTicket = row[3]
+        reservationStartAt = try row.requiredDate(4)
+        reservationEndAt = try row.requiredDate(5)
+        version = row[6]
+        createdAt = try row.requiredDate(7)
+        updatedAt = try row.requiredDate(8)
     }
 }
 
@@ -444,21 +468,30 @@ struct SeatRecord: SnakeCaseRecord, Sendable {
     let createdAt: Date
     let updatedAt: Date
 
-    /// Read column by column: seat rows are read by the thousand (every seat map, every hold), and
-    /// the Codable path costs several times more per row (profiled: `make bench`, docs/benchmarks.md).
+    /// The columns in the table's order: what `init(row:)` reads by index (`SELECT *` gives the same).
+    static let columns = "id, concert_schedule_id, number, price, status, expired_at, reservation_id, created_at, updated_at"
+    private static let selectByID = "SELECT \(columns) FROM concert_seat WHERE id = ?"
+
+    /// Read column by column, by index: seat rows are read by the thousand (every seat map, every
+    /// hold), and the Codable path, or names and GRDB's date parsing, cost several times more per
+    /// row (profiled: `make bench`, docs/benchmarks.md).
     init(row: Row) throws {
-        guard let status = SeatStatus(rawValue: row["status"]) else {
-            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "concert_seat \(row["id"] as Int64? ?? 0): unknown status")
+        guard let status = SeatStatus(rawValue: row[4]) else {
+            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "concert_seat \(row[0] as Int64? ?? 0): unknown status")
         }
-        id = row["id"]
-        concertScheduleId = row["concert_schedule_id"]
-        number = row["number"]
-        price = row["price"]
+        id = row[0]
+        concertScheduleId = row[1]
+        number = row[2]
+        price = row[3]
         self.status = status
-        expiredAt = row["expired_at"]
-        reservationId = row["reservation_id"]
-        createdAt = row["created_at"]
-        updatedAt = row["updated_at"]
+        expiredAt = row.storedDate(5)
+        reservationId = row[6]
+        createdAt = try row.requiredDate(7)
+        updatedAt = try row.requiredDate(8)
+    }
+
+    static func find(_ id: Int64, _ db: Database) throws -> SeatRecord? {
+        try fetchOne(db.cachedStatement(sql: selectByID), arguments: [id])
     }
 
     /// A hold whose time has run out: it reads as available and anyone may take it.

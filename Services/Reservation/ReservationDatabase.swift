@@ -40,6 +40,47 @@ struct ReservationRecord: SnakeCaseRecord, MutablePersistableRecord, Sendable {
 
     mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
+    /// The columns in the table's order: what `init(row:)` reads by index, and what every query selects.
+    static let columnNames = [
+        "id", "user_id", "concert_seat_id", "concert_schedule_id", "concert_id", "seat_number", "price", "status", "expired_at",
+        "reservation_end_at", "recorded", "hold_extended_to", "debit_sent", "payment_id", "paid_at", "paid_balance",
+        "cancel_reason", "created_at", "updated_at",
+    ]
+    static let columns = columnNames.joined(separator: ", ")
+    private static let selectByID = "SELECT \(columns) FROM reservation WHERE id = ?"
+    private static let insertSQL = "INSERT INTO reservation (\(columns)) VALUES (\(columnNames.map { _ in "?" }.joined(separator: ", ")))"
+    private static let updateSQL = "UPDATE reservation SET \(columnNames.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")) WHERE id = ?"
+
+    /// The values of `columns` but the id, dates as `StoredDate` text.
+    private var values: [(any DatabaseValueConvertible)?] {
+        [userId, concertSeatId, concertScheduleId, concertId, seatNumber, price, status.rawValue, StoredDate.text(expiredAt),
+         StoredDate.text(reservationEndAt), recorded, holdExtendedTo.map(StoredDate.text), debitSent, paymentId,
+         paidAt.map(StoredDate.text), paidBalance, cancelReason?.rawValue, StoredDate.text(createdAt), StoredDate.text(updatedAt)]
+    }
+
+    func encode(to container: inout PersistenceContainer) {
+        container["id"] = id
+        for (column, value) in zip(Self.columnNames.dropFirst(), values) { container[column] = value }
+    }
+
+    /// The row by id, through a statement compiled once per connection.
+    static func find(_ id: Int64, _ db: Database) throws -> ReservationRecord? {
+        try fetchOne(db.cachedStatement(sql: selectByID), arguments: [id])
+    }
+
+    /// Inserts the row with its id (always chosen beforehand, see `newId`).
+    func insertRow(_ db: Database) throws {
+        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments([id] + values))
+    }
+
+    /// Writes every column back; the row must exist.
+    func updateRow(_ db: Database) throws {
+        try db.cachedStatement(sql: Self.updateSQL).execute(arguments: StatementArguments(values + [id]))
+        guard db.changesCount == 1 else {
+            throw RecordError.recordNotFound(databaseTableName: Self.databaseTableName, key: ["id": id.databaseValue])
+        }
+    }
+
     /// The id the saga gives other services: the hold's owner, the debit's key.
     var sagaKey: String { "\(id ?? 0)" }
 
@@ -57,6 +98,35 @@ struct ReservationRecord: SnakeCaseRecord, MutablePersistableRecord, Sendable {
     var paymentView: PaymentView? {
         guard let paymentId, let paidAt, let paidBalance, let id else { return nil }
         return PaymentView(id: paymentId, reservationId: id, amount: price, balance: paidBalance, paidAt: paidAt)
+    }
+}
+
+extension ReservationRecord {
+    /// Read column by column, in the order of `columns`: every step of every saga reads this row,
+    /// and the Codable path with GRDB's date parsing cost several times more (docs/benchmarks.md).
+    init(row: Row) throws {
+        guard let status = ReservationStatus(rawValue: row[7]) else {
+            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "reservation \(row[0] as Int64? ?? 0): unknown status")
+        }
+        id = row[0]
+        userId = row[1]
+        concertSeatId = row[2]
+        concertScheduleId = row[3]
+        concertId = row[4]
+        seatNumber = row[5]
+        price = row[6]
+        self.status = status
+        expiredAt = try row.requiredDate(8)
+        reservationEndAt = try row.requiredDate(9)
+        recorded = row[10]
+        holdExtendedTo = row.storedDate(11)
+        debitSent = row[12]
+        paymentId = row[13]
+        paidAt = row.storedDate(14)
+        paidBalance = row[15]
+        cancelReason = (row[16] as String?).flatMap(CancelReason.init(rawValue:))
+        createdAt = try row.requiredDate(17)
+        updatedAt = try row.requiredDate(18)
     }
 }
 
@@ -93,6 +163,59 @@ struct SagaRecord: SnakeCaseRecord, PersistableRecord, Sendable {
     var idempotencyKey: String?
     var startedAt: Date
     var updatedAt: Date
+
+    /// The columns in the table's order, read by index like `ReservationRecord`'s.
+    static let columns = "reservation_id, run_id, kind, step, idempotency_key, started_at, updated_at"
+    private static let selectByID = "SELECT \(columns) FROM saga WHERE reservation_id = ?"
+
+    func encode(to container: inout PersistenceContainer) {
+        container["reservation_id"] = reservationId
+        container["run_id"] = runId
+        container["kind"] = kind.rawValue
+        container["step"] = step.rawValue
+        container["idempotency_key"] = idempotencyKey
+        container["started_at"] = StoredDate.text(startedAt)
+        container["updated_at"] = StoredDate.text(updatedAt)
+    }
+
+    static func find(_ reservationId: Int64, _ db: Database) throws -> SagaRecord? {
+        try fetchOne(db.cachedStatement(sql: selectByID), arguments: [reservationId])
+    }
+
+    func insertRow(_ db: Database) throws {
+        try db.cachedStatement(sql: "INSERT INTO saga (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
+            reservationId, runId, kind.rawValue, step.rawValue, idempotencyKey, StoredDate.text(startedAt), StoredDate.text(updatedAt),
+        ])
+    }
+
+    /// Moves the saga to another kind or step (all that changes once it is started).
+    func updateRow(_ db: Database) throws {
+        try db.cachedStatement(sql: "UPDATE saga SET kind = ?, step = ?, updated_at = ? WHERE reservation_id = ?")
+            .execute(arguments: [kind.rawValue, step.rawValue, StoredDate.text(updatedAt), reservationId])
+        guard db.changesCount == 1 else {
+            throw RecordError.recordNotFound(databaseTableName: Self.databaseTableName, key: ["reservation_id": reservationId.databaseValue])
+        }
+    }
+
+    func deleteRow(_ db: Database) throws {
+        try db.cachedStatement(sql: "DELETE FROM saga WHERE reservation_id = ?").execute(arguments: [reservationId])
+    }
+}
+
+extension SagaRecord {
+    /// Read by index, in the order of `columns`.
+    init(row: Row) throws {
+        guard let kind = SagaKind(rawValue: row[2]), let step = SagaStep(rawValue: row[3]) else {
+            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "saga \(row[0] as Int64? ?? 0): unknown kind or step")
+        }
+        reservationId = row[0]
+        runId = row[1]
+        self.kind = kind
+        self.step = step
+        idempotencyKey = row[4]
+        startedAt = try row.requiredDate(5)
+        updatedAt = try row.requiredDate(6)
+    }
 }
 
 /// The reservation service's SQLite file (GRDB's `AppDatabase` style): the schema and one method
@@ -177,7 +300,7 @@ struct ReservationDatabase: Sendable {
     }
 
     func reservation(id: Int64) async throws -> ReservationRecord? {
-        try await writer.read { db in try ReservationRecord.fetchOne(db, key: id) }
+        try await writer.read { db in try ReservationRecord.find(id, db) }
     }
 
     /// The user's reservations, newest first.
@@ -189,7 +312,7 @@ struct ReservationDatabase: Sendable {
     }
 
     func saga(of reservationId: Int64) async throws -> SagaRecord? {
-        try await writer.read { db in try SagaRecord.fetchOne(db, key: reservationId) }
+        try await writer.read { db in try SagaRecord.find(reservationId, db) }
     }
 
     /// Every saga in progress, oldest first: what a starting service resumes.
@@ -221,9 +344,9 @@ struct ReservationDatabase: Sendable {
     /// transaction, so concurrent requests of one user cannot pass the limit together.
     func beginReserve(userId: Int64, seat: SeatDetail, holdUntil: Date, maxHolds: Int, now: Date) async throws -> ReserveStart {
         try await commits.write { db in
-            let live = try ReservationRecord
-                .filter(Column("user_id") == userId && Column("status") == ReservationStatus.reserving && Column("expired_at") > now)
-                .fetchAll(db)
+            let live = try ReservationRecord.fetchAll(db.cachedStatement(sql: """
+                SELECT \(ReservationRecord.columns) FROM reservation WHERE user_id = ? AND status = 'reserving' AND expired_at > ?
+                """), arguments: [userId, StoredDate.text(now)])
             if let mine = live.first(where: { $0.concertSeatId == seat.id && $0.recorded }) { return .existing(mine) }
             guard live.count < maxHolds else {
                 throw RemoteError(ReservationAPI.Code.holdLimit, "you already hold \(live.count) seats, the most one user may hold at once")
@@ -233,7 +356,7 @@ struct ReservationDatabase: Sendable {
                 seatNumber: seat.number, price: Int64(seat.price), status: .reserving, expiredAt: holdUntil,
                 reservationEndAt: seat.reservationEndAt, recorded: false, holdExtendedTo: nil, debitSent: false,
                 paymentId: nil, paidAt: nil, paidBalance: nil, cancelReason: nil, createdAt: now, updatedAt: now)
-            try record.insert(db)
+            try record.insertRow(db)
             try Self.startSaga(.reserve, at: .hold, for: try record.id.orInternal(), key: nil, now: now, db)
             return .started(record)
         }
@@ -245,21 +368,21 @@ struct ReservationDatabase: Sendable {
     private static func newId(_ db: Database) throws -> Int64 {
         while true {
             let id = Int64.random(in: 1...(1 << 53 - 1))
-            if try ReservationRecord.exists(db, key: id) == false { return id }
+            if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM reservation WHERE id = ?"), arguments: [id]) == nil { return id }
         }
     }
 
     /// The hold was granted: the reservation is recorded and shown from now on.
     func recordHold(id: Int64, heldUntil: Date, now: Date) async throws -> ReservationRecord {
         try await commits.write { db in
-            guard var record = try ReservationRecord.fetchOne(db, key: id),
-                  let saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .reserve else {
+            guard var record = try ReservationRecord.find(id, db),
+                  let saga = try SagaRecord.find(id, db), saga.kind == .reserve else {
                 throw RemoteError.internalError
             }
             record.recorded = true
             record.expiredAt = heldUntil
             record.updatedAt = now
-            try record.update(db)
+            try record.updateRow(db)
             try Self.endSaga(saga, note: "hold granted until \(heldUntil)", now: now, db)
             return record
         }
@@ -277,11 +400,11 @@ struct ReservationDatabase: Sendable {
     /// granted and drop the row, since the caller was told the attempt failed.
     func abandonHold(id: Int64, now: Date) async throws {
         try await commits.write { db in
-            guard var saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .reserve else { return }
+            guard var saga = try SagaRecord.find(id, db), saga.kind == .reserve else { return }
             saga.kind = .abandon
             saga.step = .release
             saga.updatedAt = now
-            try saga.update(db)
+            try saga.updateRow(db)
             try Self.log(id, .abandon, .release, "hold outcome unknown; releasing", now: now, db)
         }
     }
@@ -309,10 +432,10 @@ struct ReservationDatabase: Sendable {
             case .absent: break
             }
             // The same key on another reservation whose payment is still running is a reuse too.
-            if let other = try Row.fetchOne(db, sql: """
+            if let other = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT s.reservation_id FROM saga s JOIN reservation r ON r.id = s.reservation_id
                 WHERE s.kind = 'pay' AND s.idempotency_key = ? AND r.user_id = ?
-                """, arguments: [request.idempotencyKey, request.userId]) {
+                """), arguments: [request.idempotencyKey, request.userId]) {
                 if other["reservation_id"] as Int64 == request.reservationId {
                     throw RemoteError(ReservationAPI.Code.inProgress, "this payment is still being processed; ask again shortly with the same key")
                 }
@@ -322,7 +445,7 @@ struct ReservationDatabase: Sendable {
                 throw Self.notFound(request.reservationId)
             }
             let id = try record.id.orInternal()
-            if let saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .pay {
+            if let saga = try SagaRecord.find(id, db), saga.kind == .pay {
                 throw RemoteError(ReservationAPI.Code.inProgress, "a payment for reservation \(id) is in progress")
             }
             switch record.status {
@@ -342,7 +465,7 @@ struct ReservationDatabase: Sendable {
             record.holdExtendedTo = record.holdExtendedTo
                 ?? min(record.expiredAt.addingTimeInterval(grace), now.addingTimeInterval(ConcertAPI.Limits.longestHoldSeconds))
             record.updatedAt = now
-            try record.update(db)
+            try record.updateRow(db)
             try Self.startSaga(.pay, at: .extend, for: id, key: request.idempotencyKey, run: runId, now: now, db)
             return .started
         }
@@ -377,7 +500,7 @@ struct ReservationDatabase: Sendable {
             }
             let id = try record.id.orInternal()
             if record.status == .canceled { return .alreadyCanceled(record) }
-            if let saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .pay {
+            if let saga = try SagaRecord.find(id, db), saga.kind == .pay {
                 throw RemoteError(ReservationAPI.Code.notCancelable, "a payment for reservation \(id) is in progress")
             }
             if record.status == .reserved && now >= record.reservationEndAt {
@@ -397,11 +520,11 @@ struct ReservationDatabase: Sendable {
     func expireLapsedHolds(now: Date, limit: Int = 500) async throws -> [Int64] {
         try await commits.write { db in
             var lapsed = try ReservationRecord.fetchAll(db, sql: """
-                SELECT * FROM reservation r
+                SELECT \(ReservationRecord.columns) FROM reservation r
                 WHERE r.status = 'reserving' AND r.expired_at <= ? AND r.recorded
                   AND NOT EXISTS (SELECT 1 FROM saga s WHERE s.reservation_id = r.id)
                 ORDER BY r.expired_at LIMIT ?
-                """, arguments: [now, limit])
+                """, arguments: [StoredDate.text(now), limit])
             for index in lapsed.indices {
                 try Self.cancel(&lapsed[index], reason: .holdLapsed, kind: .expire, note: "hold lapsed", now: now, db)
             }
@@ -433,7 +556,7 @@ struct ReservationDatabase: Sendable {
     /// never heard of). False when it is canceled already or a saga took it meanwhile.
     func cancelToReconcile(id: Int64, reason: CancelReason, note: String, now: Date) async throws -> Bool {
         try await commits.write { db in
-            guard try SagaRecord.exists(db, key: id) == false, var record = try ReservationRecord.fetchOne(db, key: id),
+            guard try SagaRecord.exists(db, key: id) == false, var record = try ReservationRecord.find(id, db),
                   record.status != .canceled else { return false }
             record.debitSent = true
             try Self.cancel(&record, reason: reason, kind: .cancel, note: "reconcile: \(note)", now: now, db)
@@ -449,14 +572,14 @@ struct ReservationDatabase: Sendable {
     func advance(_ id: Int64, from: SagaStep, to: SagaStep, note: String, now: Date,
                  _ change: @escaping @Sendable (inout ReservationRecord) -> Void = { _ in }) async throws -> Bool {
         try await commits.write { db in
-            guard var saga = try SagaRecord.fetchOne(db, key: id), saga.step == from,
-                  var record = try ReservationRecord.fetchOne(db, key: id) else { return false }
+            guard var saga = try SagaRecord.find(id, db), saga.step == from,
+                  var record = try ReservationRecord.find(id, db) else { return false }
             change(&record)
             record.updatedAt = now
-            try record.update(db)
+            try record.updateRow(db)
             saga.step = to
             saga.updatedAt = now
-            try saga.update(db)
+            try saga.updateRow(db)
             try Self.log(id, saga.kind, to, note, now: now, db)
             return true
         }
@@ -465,8 +588,8 @@ struct ReservationDatabase: Sendable {
     /// The payment cannot complete: cancel the reservation for `reason` and compensate (void, release).
     func compensate(_ id: Int64, from: SagaStep, reason: CancelReason, note: String, now: Date) async throws {
         try await commits.write { db in
-            guard let saga = try SagaRecord.fetchOne(db, key: id), saga.step == from,
-                  var record = try ReservationRecord.fetchOne(db, key: id) else { return }
+            guard let saga = try SagaRecord.find(id, db), saga.step == from,
+                  var record = try ReservationRecord.find(id, db) else { return }
             try Self.cancel(&record, reason: reason, kind: saga.kind, note: note, now: now, db)
         }
     }
@@ -475,11 +598,11 @@ struct ReservationDatabase: Sendable {
     /// the event queued and the payer's token marked for expiry, all in one commit.
     func finishPayment(_ id: Int64, now: Date) async throws -> PaymentView? {
         try await commits.write { db in
-            guard let saga = try SagaRecord.fetchOne(db, key: id), saga.kind == .pay, saga.step == .confirm,
-                  var record = try ReservationRecord.fetchOne(db, key: id), let key = saga.idempotencyKey else { return nil }
+            guard let saga = try SagaRecord.find(id, db), saga.kind == .pay, saga.step == .confirm,
+                  var record = try ReservationRecord.find(id, db), let key = saga.idempotencyKey else { return nil }
             record.status = .reserved
             record.updatedAt = now
-            try record.update(db)
+            try record.updateRow(db)
             guard let answer = record.paymentView else { throw RemoteError.internalError }
             try IdempotencyStore.store(answer, in: db, scope: Self.payScope(record.userId), key: key,
                                        fingerprint: "\(id)", at: now)
@@ -488,7 +611,7 @@ struct ReservationDatabase: Sendable {
             // A millisecond's margin, since services round times to the millisecond differently.
             try db.execute(sql: """
                 INSERT OR IGNORE INTO token_expiry (reservation_id, user_id, issued_before, created_at) VALUES (?, ?, ?, ?)
-                """, arguments: [id, record.userId, saga.startedAt.addingTimeInterval(0.001), now])
+                """, arguments: [id, record.userId, StoredDate.text(saga.startedAt.addingTimeInterval(0.001)), StoredDate.text(now)])
             try Self.endSaga(saga, note: "seat sold; reservation reserved", now: now, db)
             return answer
         }
@@ -498,7 +621,7 @@ struct ReservationDatabase: Sendable {
     /// An abandoned hold's row goes with it.
     func endSaga(_ id: Int64, at step: SagaStep, note: String, now: Date) async throws {
         try await commits.write { db in
-            guard let saga = try SagaRecord.fetchOne(db, key: id), saga.step == step else { return }
+            guard let saga = try SagaRecord.find(id, db), saga.step == step else { return }
             try Self.endSaga(saga, note: note, now: now, db)
             if saga.kind == .abandon { _ = try ReservationRecord.deleteOne(db, key: id) }
         }
@@ -555,7 +678,9 @@ struct ReservationDatabase: Sendable {
     }
 
     private static func owned(_ id: Int64, by userId: Int64, _ db: Database) throws -> ReservationRecord? {
-        try ReservationRecord.filter(key: id).filter(Column("user_id") == userId && Column("recorded") == true).fetchOne(db)
+        try ReservationRecord.fetchOne(db.cachedStatement(sql: """
+            SELECT \(ReservationRecord.columns) FROM reservation WHERE id = ? AND user_id = ? AND recorded
+            """), arguments: [id, userId])
     }
 
     /// Cancels `record` for `reason` and puts its saga (new or the running one) on the first compensation.
@@ -565,14 +690,14 @@ struct ReservationDatabase: Sendable {
         record.status = .canceled
         record.cancelReason = reason
         record.updatedAt = now
-        try record.update(db)
+        try record.updateRow(db)
         try Outbox.append(ReservationAPI.Event.canceled, record.event, in: db, at: now)
         // Money may have moved only if a debit was ever sent; then the payment is voided first.
         let first: SagaStep = record.debitSent ? .void : .release
-        if var saga = try SagaRecord.fetchOne(db, key: id) {
+        if var saga = try SagaRecord.find(id, db) {
             saga.step = first
             saga.updatedAt = now
-            try saga.update(db)
+            try saga.updateRow(db)
             try log(id, saga.kind, first, "\(note): canceled (\(reason.rawValue))", now: now, db)
         } else {
             try startSaga(kind, at: first, for: id, key: nil, run: runId, note: "\(note): canceled (\(reason.rawValue))", now: now, db)
@@ -581,18 +706,18 @@ struct ReservationDatabase: Sendable {
 
     private static func startSaga(_ kind: SagaKind, at step: SagaStep, for id: Int64, key: String?, run runId: String = UUID().uuidString,
                                   note: String = "started", now: Date, _ db: Database) throws {
-        try SagaRecord(reservationId: id, runId: runId, kind: kind, step: step, idempotencyKey: key, startedAt: now, updatedAt: now).insert(db)
+        try SagaRecord(reservationId: id, runId: runId, kind: kind, step: step, idempotencyKey: key, startedAt: now, updatedAt: now).insertRow(db)
         try log(id, kind, step, note, now: now, db)
     }
 
     private static func endSaga(_ saga: SagaRecord, note: String, now: Date, _ db: Database) throws {
-        try saga.delete(db)
+        try saga.deleteRow(db)
         try log(saga.reservationId, saga.kind, nil, "done: \(note)", now: now, db)
     }
 
     private static func log(_ id: Int64, _ kind: SagaKind, _ step: SagaStep?, _ note: String, now: Date, _ db: Database) throws {
-        try db.execute(sql: "INSERT INTO saga_log (reservation_id, kind, step, note, created_at) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [id, kind, step, note, now])
+        try db.cachedStatement(sql: "INSERT INTO saga_log (reservation_id, kind, step, note, created_at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [id, kind.rawValue, step?.rawValue, note, StoredDate.text(now)])
     }
 }
 

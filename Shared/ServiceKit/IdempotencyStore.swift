@@ -59,10 +59,10 @@ package enum IdempotencyStore {
         _ type: Answer.Type, in db: Database, scope: String, key: String, fingerprint: String
     ) throws -> Lookup<Answer> {
         guard let row = try Row.fetchOne(
-            db, sql: "SELECT fingerprint, answer FROM \(tableName) WHERE scope = ? AND key = ?", arguments: [scope, key]
+            db.cachedStatement(sql: "SELECT fingerprint, answer FROM \(tableName) WHERE scope = ? AND key = ?"), arguments: [scope, key]
         ) else { return .absent }
-        guard row["fingerprint"] as String == fingerprint else { return .reused }
-        let answer: String = row["answer"]
+        guard row[0] as String == fingerprint else { return .reused }
+        let answer: String = row[1]
         return .replay(try WireCodec.decoder.decode(Answer.self, from: Data(answer.utf8)))
     }
 
@@ -71,10 +71,8 @@ package enum IdempotencyStore {
         _ answer: Answer, in db: Database, scope: String, key: String, fingerprint: String, at now: Date
     ) throws {
         let json = String(decoding: try WireCodec.encoder.encode(answer), as: UTF8.self)
-        try db.execute(
-            sql: "INSERT INTO \(tableName) (scope, key, fingerprint, answer, created_at) VALUES (?, ?, ?, ?, ?)",
-            arguments: [scope, key, fingerprint, json, now]
-        )
+        try db.cachedStatement(sql: "INSERT INTO \(tableName) (scope, key, fingerprint, answer, created_at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [scope, key, fingerprint, json, StoredDate.text(now)])
     }
 
     /// Deletes at most `limit` answers stored before `cutoff`; returns how many it deleted.
@@ -83,7 +81,7 @@ package enum IdempotencyStore {
     package static func purge(in db: Database, storedBefore cutoff: Date, limit: Int = 1000) throws -> Int {
         try db.execute(
             sql: "DELETE FROM \(tableName) WHERE rowid IN (SELECT rowid FROM \(tableName) WHERE created_at < ? LIMIT ?)",
-            arguments: [cutoff, limit]
+            arguments: [StoredDate.text(cutoff), limit]
         )
         return db.changesCount
     }

@@ -42,7 +42,8 @@ package enum Outbox {
     /// Adds an event, inside the caller's write transaction.
     package static func append<Body: Encodable>(_ type: String, _ body: Body, in db: Database, at now: Date) throws {
         let json = String(decoding: try WireCodec.encoder.encode(body), as: UTF8.self)
-        try db.execute(sql: "INSERT INTO outbox (type, body, created_at) VALUES (?, ?, ?)", arguments: [type, json, now])
+        try db.cachedStatement(sql: "INSERT INTO outbox (type, body, created_at) VALUES (?, ?, ?)")
+            .execute(arguments: [type, json, StoredDate.text(now)])
     }
 
     /// The epoch and the last number already published: where a publisher's numbering resumes.
