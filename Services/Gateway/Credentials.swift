@@ -32,12 +32,14 @@ struct Backend: Sendable {
     }
 }
 
-/// Who the caller is: `Authorization: Bearer <apiKey>`, resolved by the payment service and
-/// remembered for a couple of seconds so a busy client costs one lookup, not one per request.
+/// Who the caller is: `Authorization: Bearer <apiKey>`, resolved by the payment service once and
+/// remembered for the life of the key. A key never changes owner and is never revoked (CONTRACT §2
+/// has no such operation), so the answer cannot go stale; an unknown key is asked about each time,
+/// so a user just signed up through another gateway is known at once. The memory is bounded:
+/// when full it starts again, costing one lookup per caller.
 final class Authenticator: Sendable {
     private let backend: Backend
-    private let remembered = Mutex<[String: (user: AuthenticatedUser, until: ContinuousClock.Instant)]>([:])
-    static let memory = Duration.seconds(2)
+    private let remembered = Mutex<[String: AuthenticatedUser]>([:])
     static let mostRemembered = 100_000
 
     init(backend: Backend) {
@@ -54,13 +56,12 @@ final class Authenticator: Sendable {
     /// The caller, or 401 `unauthorized`.
     func caller(of request: Request) async throws -> AuthenticatedUser {
         guard let key = Self.bearer(request), !key.isEmpty, key.utf8.count <= 256 else { throw Problem.unauthorized }
-        let now = ContinuousClock.now
-        if let known = remembered.withLock({ $0[key] }), known.until > now { return known.user }
+        if let known = remembered.withLock({ $0[key] }) { return known }
         do {
             let user = try await backend.call(.payment, PaymentAPI.authenticate, Authenticate(apiKey: key))
             remembered.withLock { cache in
                 if cache.count >= Self.mostRemembered { cache.removeAll(keepingCapacity: true) }
-                cache[key] = (user, now + Self.memory)
+                cache[key] = user
             }
             return user
         } catch let refusal as RemoteError where refusal.code == "unauthorized" {

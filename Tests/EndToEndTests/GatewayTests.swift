@@ -286,6 +286,32 @@ struct GatewayTests {
         }
     }
 
+    @Test("a known API key is remembered for its life: with payment frozen its owner is still answered; an unknown key gets 503 within 3 s")
+    func apiKeyRemembered() async throws {
+        try await withStack(extra: Self.environment) { stack in
+            try #require(await stack.waitUntilReady(), "\(stack.logs)")
+            let fan = try await Fan.signUp(stack)
+            #expect(try await fan.send("GET", "/api/v1/users/me").status == 200)
+            let stranger = try await Fan.signUp(stack, name: "stranger")
+            // Longer than any short-lived memory would last.
+            try await Task.sleep(for: .seconds(3))
+            let payment = try #require(stack.process("payment"))
+            payment.signal(SIGSTOP)
+            defer { payment.signal(SIGCONT) }
+            let me = try await fan.send("GET", "/api/v1/users/me")
+            #expect(me.status == 200 && me["id"] as? Int == fan.id, "\(me.body)")
+            // Never seen by this gateway: asked of payment, which does not answer.
+            let start = ContinuousClock.now
+            let unknown = try await stranger.send("GET", "/api/v1/users/me")
+            #expect(ContinuousClock.now - start < .seconds(3))
+            #expect(unknown.status == 503 && unknown.code == "service_unavailable", "\(unknown.body)")
+            let forged = Fan(stack: stack, id: fan.id, apiKey: "not-a-key-anyone-was-given")
+            #expect(try await forged.send("GET", "/api/v1/users/me").status == 503)
+            payment.signal(SIGCONT)
+            #expect(try await forged.send("GET", "/api/v1/users/me").status == 401)
+        }
+    }
+
     @Test("insufficient balance: 402 with nothing charged and the hold kept; after a top-up the same key pays")
     func insufficientThenTopUp() async throws {
         try await withStack(extra: Self.environment) { stack in
