@@ -315,6 +315,14 @@ struct ReservationDatabase: Sendable {
         try await writer.read { db in try SagaRecord.find(reservationId, db) }
     }
 
+    /// A saga and its reservation, in one read: what each step of a drive starts from.
+    func sagaWithReservation(of reservationId: Int64) async throws -> (saga: SagaRecord, reservation: ReservationRecord)? {
+        try await writer.read { db in
+            guard let saga = try SagaRecord.find(reservationId, db), let record = try ReservationRecord.find(reservationId, db) else { return nil }
+            return (saga, record)
+        }
+    }
+
     /// Every saga in progress, oldest first: what a starting service resumes.
     func sagas() async throws -> [SagaRecord] {
         try await writer.read { db in try SagaRecord.order(Column("started_at")).fetchAll(db) }

@@ -181,9 +181,7 @@ final class SagaRunner: Service, CustomStringConvertible {
         func end(_ end: SagaEnd) { if let current { ended(current, end) } }
         while !Task.isCancelled {
             do {
-                guard let saga = try await database.saga(of: id), let record = try await database.reservation(id: id) else {
-                    return end(.finished)
-                }
+                guard let (saga, record) = try await database.sagaWithReservation(of: id) else { return end(.finished) }
                 if current != saga.runId {
                     end(.finished)
                     current = saga.runId
