@@ -168,7 +168,7 @@ struct Bookings: Sendable {
 
     /// `reservation.events`: what the outbox holds after a number.
     func events(_ query: EventsQuery) async throws -> EventPage {
-        try Outbox.answer(query, from: database.writer)
+        try await Outbox.answer(query, from: database.writer)
     }
 
     // MARK: Helpers

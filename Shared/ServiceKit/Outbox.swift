@@ -59,26 +59,34 @@ package enum Outbox {
 
     /// The events numbered after `after`, oldest first, at most `limit`.
     package static func page(_ reader: any DatabaseReader, after: UInt64, limit: Int) throws -> EventPage {
+        try reader.read { db in try page(db, after: after, limit: limit) }
+    }
+
+    /// The same page, read without holding a thread of Swift's cooperative pool while it waits for a
+    /// reader connection: what handlers and the relay use (a blocked pool stops every request).
+    package static func page(_ reader: any DatabaseReader, after: UInt64, limit: Int) async throws -> EventPage {
+        try await reader.read { db in try page(db, after: after, limit: limit) }
+    }
+
+    private static func page(_ db: Database, after: UInt64, limit: Int) throws -> EventPage {
         let limit = min(max(limit, 1), maxPage)
         let after = Int64(clamping: after)
-        return try reader.read { db in
-            let epoch = try String.fetchOne(db, sql: "SELECT epoch FROM outbox_state WHERE id = 1") ?? ""
-            let events = try Row.fetchAll(db, sql: "SELECT seq, type, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-                                          arguments: [after, limit]).map { row in
-                StoredEvent(seq: UInt64(row["seq"] as Int64), type: row["type"], body: row["body"])
-            }
-            // AUTOINCREMENT keeps the last number in sqlite_sequence even when its row is purged.
-            let last = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'") ?? 0
-            let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM outbox") ?? (last + 1)
-            return EventPage(epoch: epoch, events: events, lastSequence: UInt64(last), oldest: UInt64(oldest))
+        let epoch = try String.fetchOne(db, sql: "SELECT epoch FROM outbox_state WHERE id = 1") ?? ""
+        let events = try Row.fetchAll(db, sql: "SELECT seq, type, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                                      arguments: [after, limit]).map { row in
+            StoredEvent(seq: UInt64(row["seq"] as Int64), type: row["type"], body: row["body"])
         }
+        // AUTOINCREMENT keeps the last number in sqlite_sequence even when its row is purged.
+        let last = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'") ?? 0
+        let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM outbox") ?? (last + 1)
+        return EventPage(epoch: epoch, events: events, lastSequence: UInt64(last), oldest: UInt64(oldest))
     }
 
     /// Validates an `events` query and answers its page: what a service's `<service>.events` handler calls.
-    package static func answer(_ query: EventsQuery, from reader: any DatabaseReader) throws -> EventPage {
+    package static func answer(_ query: EventsQuery, from reader: any DatabaseReader) async throws -> EventPage {
         let limit = query.limit ?? 500
         guard (1...maxPage).contains(limit) else { throw RemoteError("invalid_request", "limit must be from 1 to \(maxPage)") }
-        return try page(reader, after: query.after, limit: limit)
+        return try await page(reader, after: query.after, limit: limit)
     }
 }
 
@@ -122,12 +130,12 @@ package final class OutboxRelay: Service, CustomStringConvertible {
             }
         }
         // A last pass, so that what committed before the stop goes out before the publisher closes.
-        try? publishPending()
+        try? await publishPending()
     }
 
     /// Publishes what is pending, records how far it got, and now and then purges old events.
     private func relayOnce() async throws {
-        try publishPending()
+        try await publishPending()
         let through = publishedThrough
         let (recorded, lastPurge) = progress.withLock { ($0.recorded, $0.lastPurge) }
         if through != recorded {
@@ -146,9 +154,9 @@ package final class OutboxRelay: Service, CustomStringConvertible {
     }
 
     /// Hands every event after the last published one to the publisher, in order.
-    package func publishPending() throws {
+    package func publishPending() async throws {
         while true {
-            let page = try Outbox.page(writer, after: publishedThrough, limit: Outbox.maxPage)
+            let page = try await Outbox.page(writer, after: publishedThrough, limit: Outbox.maxPage)
             // Committed, not yet published: the instant a crash test wants (off unless FAILPOINTS arms it).
             if !page.events.isEmpty { FailPoint.outboxBeforePublish.reach() }
             for event in page.events {

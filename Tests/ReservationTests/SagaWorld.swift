@@ -228,7 +228,7 @@ final class SagaWorld: @unchecked Sendable {
             try await reservation.parts.runner.database.sagas().isEmpty
         }
         while try await reservation.parts.tokenExpiry.expirePending() {}
-        try reservation.parts.relay.publishPending()
+        try await reservation.parts.relay.publishPending()
         return ended
     }
 

@@ -27,7 +27,7 @@ final class OutboxStandIn: Sendable {
         let database = Slot(try Self.outbox())
         self.database = database
         var handlers = RPCHandlers()
-        handlers.on(ServiceName.reservation.events) { query in try Outbox.answer(query, from: database.queue.withLock { $0 }) }
+        handlers.on(ServiceName.reservation.events) { query in try await Outbox.answer(query, from: database.queue.withLock { $0 }) }
         served = try ServedHandlers(service: "reservation", handlers: handlers)
         folder = try TemporaryDirectory("follow")
         try startPublisher()
@@ -241,7 +241,7 @@ struct OutboxFollowerTests {
             for n in 1...3 { try Outbox.append("test.happened", ["n": n], in: db, at: Date()) }
         }
         var handlers = RPCHandlers()
-        handlers.on(ServiceName.reservation.events) { try Outbox.answer($0, from: outbox) }
+        handlers.on(ServiceName.reservation.events) { try await Outbox.answer($0, from: outbox) }
         let server = RPCServer(service: "reservation", endpoint: endpoint, handlers: handlers, logger: ServedHandlers.logger)
         let late = Task {
             try await Task.sleep(for: .seconds(1))
