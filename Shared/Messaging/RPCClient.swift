@@ -94,21 +94,22 @@ package final class RPCClient: SocketLoopDriver {
     ) async throws -> Response {
         let body = try WireCodec.encoder.encode(request)
         let reply = try await callRaw(method: method.name, body: body, idempotent: method.idempotent, timeout: timeout)
-        let head: ReplyHead
+        // One parse of the whole reply, head and body together.
+        let decoded: (v: Int, outcome: Result<Response, RemoteError>)
         do {
-            head = try WireCodec.decodeReplyHead(reply)
+            decoded = try WireCodec.decodeReply(Response.self, from: reply)
         } catch {
-            throw MessagingError.malformedReply(method: method.name, reason: error.description)
+            // An error reply whose body does not fit still carries its error; anything else is unreadable.
+            if let head = try? WireCodec.decodeReplyHead(reply), !head.ok, head.v == WireCodec.version {
+                throw head.error ?? RemoteError.internalError
+            }
+            let reason = (error as? DecodingError).map(WireCodec.describe) ?? "\(error)"
+            throw MessagingError.malformedReply(method: method.name, reason: reason)
         }
-        guard head.v == WireCodec.version else {
-            throw MessagingError.malformedReply(method: method.name, reason: "envelope version \(head.v)")
+        guard decoded.v == WireCodec.version else {
+            throw MessagingError.malformedReply(method: method.name, reason: "envelope version \(decoded.v)")
         }
-        guard head.ok else { throw head.error ?? RemoteError.internalError }
-        do {
-            return try WireCodec.decodeBody(Response.self, from: reply)
-        } catch let error as DecodingError {
-            throw MessagingError.malformedReply(method: method.name, reason: WireCodec.describe(error))
-        }
+        return try decoded.outcome.get()
     }
 
     /// Sends a request whose body is already JSON; returns the whole reply envelope.
@@ -154,6 +155,11 @@ package final class RPCClient: SocketLoopDriver {
 
     func received(_ frames: [Data], on socket: ZMQSocket) {
         guard let frame = frames.last else { return }
+        // A successful reply is matched on its first bytes; the caller parses it once, in full.
+        if let id = WireCodec.scanSuccessfulReplyID(frame) {
+            complete(id, with: frame)
+            return
+        }
         guard let head = try? WireCodec.decodeReplyHead(frame) else {
             logger.warning("unreadable reply dropped")
             return
@@ -168,8 +174,12 @@ package final class RPCClient: SocketLoopDriver {
             }
             return
         }
+        complete(head.id, with: frame)
+    }
+
+    private func complete(_ id: String, with frame: Data) {
         // A reply whose caller already gave up (deadline, cancellation, an earlier copy) finds nothing.
-        guard let call = state.withLock({ $0.pending.removeValue(forKey: head.id) }) else { return }
+        guard let call = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
         call.continuation.resume(returning: frame)
     }
 

@@ -7,7 +7,7 @@ import ZeroMQ
 /// A service's table from method name to handler. Handlers are async and may throw `RemoteError`
 /// for a business refusal; any other error becomes an `internal` error reply.
 package struct RPCHandlers: Sendable {
-    typealias Handler = @Sendable (_ frame: Data, _ logger: Logger) async throws -> Data
+    typealias Handler = @Sendable (_ frame: Data, _ head: RequestHead, _ logger: Logger) async throws -> Data
     private(set) var table: [String: Handler] = [:]
 
     package init() {}
@@ -18,10 +18,10 @@ package struct RPCHandlers: Sendable {
         _ handle: @escaping @Sendable (Request) async throws -> Response
     ) {
         precondition(table[method.name] == nil, "\(method.name) registered twice")
-        table[method.name] = { frame, _ in
+        table[method.name] = { frame, head, _ in
             let request: Request
             do {
-                request = try WireCodec.decodeBody(Request.self, from: frame)
+                request = try WireCodec.decodeRequest(Request.self, from: frame, routedBy: head)
             } catch let error as DecodingError {
                 throw RemoteError.badRequest(WireCodec.describe(error))
             }
@@ -141,14 +141,8 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         // speaks has more than a few routing frames; more is a hostile or confused peer.
         guard (2...4).contains(frames.count), let frame = frames.last else { return }
         let route = Array(frames.dropLast())
-        let head: RequestHead
-        do {
-            head = try WireCodec.decodeRequestHead(frame)
-        } catch {
-            logger.debug("undecodable request", metadata: ["rpc.error": .string(error.description)])
-            reply(route, WireCodec.encodeErrorReply(id: Self.bestEffortID(frame), error: .badRequest(error.description)), on: socket)
-            return
-        }
+        // Frames this project wrote are routed on their first bytes; the handler parses them once.
+        guard let head = WireCodec.scanRequestHead(frame) ?? readHead(frame, route: route, on: socket) else { return }
         guard head.v == WireCodec.version else {
             reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unsupportedVersion(head.v)), on: socket)
             return
@@ -180,7 +174,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         Task { [logger] in
             let answer: Data
             do {
-                answer = WireCodec.encodeReply(id: head.id, body: try await handler(frame, logger))
+                answer = WireCodec.encodeReply(id: head.id, body: try await handler(frame, head, logger))
             } catch let error as RemoteError {
                 logger.debug("refused", metadata: ["rpc.error": .string(error.code)])
                 answer = WireCodec.encodeErrorReply(id: head.id, error: error)
@@ -238,6 +232,17 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         // Closing with linger 0 would discard the replies just queued; give them a moment to leave.
         try? socket.set(.linger(milliseconds: 500))
         logger.info("stopped answering requests")
+    }
+
+    /// A frame of another shape parsed in full; an undecodable one is answered `bad_request` here.
+    private func readHead(_ frame: Data, route: [Data], on socket: ZMQSocket) -> RequestHead? {
+        do {
+            return try WireCodec.decodeRequestHead(frame)
+        } catch {
+            logger.debug("undecodable request", metadata: ["rpc.error": .string(error.description)])
+            reply(route, WireCodec.encodeErrorReply(id: Self.bestEffortID(frame), error: .badRequest(error.description)), on: socket)
+            return nil
+        }
     }
 
     private func reply(_ route: [Data], _ answer: Data, on socket: ZMQSocket) {

@@ -53,6 +53,12 @@ package struct RequestHead: Decodable, Sendable, Equatable {
     package let v: Int
     package let id: String
     package let method: String
+
+    package init(v: Int, id: String, method: String) {
+        self.v = v
+        self.id = id
+        self.method = method
+    }
 }
 
 /// The head of a reply envelope: everything but the body.
@@ -218,6 +224,72 @@ package enum WireCodec {
         return try decoder.decode(Body.self, from: Data("{}".utf8))
     }
 
+    // MARK: Each frame parsed once
+
+    /// The head of a request as this project's `encodeRequest` writes it, read from the frame's
+    /// first bytes without parsing the rest: `{"v":1,"id":"…","method":"…","body":`. Nil for any
+    /// other shape (keys in another order, an escape in a string, another version): such a frame
+    /// is parsed in full. The handler's one full parse (`decodeRequest`) still checks the whole
+    /// frame, so a frame is never taken on these bytes alone.
+    package static func scanRequestHead(_ frame: Data) -> RequestHead? {
+        guard frame.count <= maxFrameBytes else { return nil }
+        return frame.withUnsafeBytes { bytes in
+            var scanner = EnvelopeScanner(bytes)
+            guard scanner.skip(requestStart), let id = scanner.plainString(),
+                  scanner.skip(methodKey), let method = scanner.plainString(),
+                  scanner.skip(bodyKey)
+            else { return nil }
+            return RequestHead(v: version, id: id, method: method)
+        }
+    }
+
+    /// The id of a successful reply as `encodeReply` writes it (`{"v":1,"id":"…","ok":true,"body":`),
+    /// read from its first bytes; nil for anything else (errors included), which is parsed in full.
+    package static func scanSuccessfulReplyID(_ frame: Data) -> String? {
+        frame.withUnsafeBytes { bytes in
+            var scanner = EnvelopeScanner(bytes)
+            guard scanner.skip(requestStart), let id = scanner.plainString(), scanner.skip(okBodyKeys) else { return nil }
+            return id
+        }
+    }
+
+    /// A request's body, read with its head in one parse. The head must be the one the frame was
+    /// routed by: a frame that names a key twice with two values could otherwise be routed by one
+    /// and read by the other.
+    package static func decodeRequest<Body: Decodable>(_ type: Body.Type, from frame: Data, routedBy head: RequestHead) throws -> Body {
+        let envelope = try decoder.decode(RequestEnvelope<Body>.self, from: frame)
+        guard envelope.v == head.v, envelope.id == head.id, envelope.method == head.method else {
+            throw RemoteError.badRequest("the envelope names one of v, id and method twice")
+        }
+        return try envelope.body ?? decoder.decode(Body.self, from: Data("{}".utf8))
+    }
+
+    /// A reply read whole in one parse: its version and either its body or the error it carries.
+    package static func decodeReply<Body: Decodable>(_ type: Body.Type, from frame: Data) throws -> (v: Int, outcome: Result<Body, RemoteError>) {
+        let envelope = try decoder.decode(ReplyEnvelope<Body>.self, from: frame)
+        guard envelope.ok else { return (envelope.v, .failure(envelope.error ?? .internalError)) }
+        return (envelope.v, .success(try envelope.body ?? decoder.decode(Body.self, from: Data("{}".utf8))))
+    }
+
+    private static let requestStart = Array("{\"v\":\(version),\"id\":\"".utf8)
+    private static let methodKey = Array(",\"method\":\"".utf8)
+    private static let bodyKey = Array(",\"body\":".utf8)
+    private static let okBodyKeys = Array(",\"ok\":true,\"body\":".utf8)
+
+    private struct RequestEnvelope<Body: Decodable>: Decodable {
+        let v: Int
+        let id: String
+        let method: String
+        let body: Body?
+    }
+
+    private struct ReplyEnvelope<Body: Decodable>: Decodable {
+        let v: Int
+        let ok: Bool
+        let error: RemoteError?
+        let body: Body?
+    }
+
     /// The `body` of an envelope as raw JSON (for probes and logs), or nil when it has none.
     package static func rawBody(of frame: Data) -> Any? {
         guard let object = try? JSONSerialization.jsonObject(with: frame) as? [String: Any] else { return nil }
@@ -262,5 +334,39 @@ package enum WireCodec {
             return context.codingPath.isEmpty ? "not valid JSON" : "\(path(context)): \(context.debugDescription)"
         @unknown default: return "undecodable"
         }
+    }
+}
+
+/// Reads the fixed start of an envelope this project wrote, byte by byte.
+private struct EnvelopeScanner {
+    let bytes: UnsafeRawBufferPointer
+    var index = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    /// Steps over `literal` if the bytes at the index are exactly it.
+    mutating func skip(_ literal: [UInt8]) -> Bool {
+        guard bytes.count - index >= literal.count else { return false }
+        for (offset, byte) in literal.enumerated() where bytes[index + offset] != byte { return false }
+        index += literal.count
+        return true
+    }
+
+    /// The string whose opening quote was just read, through its closing quote; nil when it holds an
+    /// escape or a control character (full parsing decides those) or is not UTF-8.
+    mutating func plainString() -> String? {
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                defer { index += 1 }
+                return String(validating: bytes[start..<index], as: UTF8.self)
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+            index += 1
+        }
+        return nil
     }
 }

@@ -39,6 +39,58 @@ struct WireCodecTests {
         #expect((try object(failed))["body"] == nil)
     }
 
+    @Test("a frame this project wrote is routed on its first bytes, with the head a full parse reads",
+          arguments: ["r-1", "한글-id", "", "id with \"quotes\" and \\"])
+    func scannedHeads(id: String) throws {
+        let request = try WireCodec.encodeRequest(id: id, method: "concert.hold", body: Seat(id: 7, note: "n"))
+        let reply = WireCodec.encodeReply(id: id, body: try WireCodec.encoder.encode(Seat(id: 7, note: "n")))
+        if id.contains("\\") || id.contains("\"") {
+            // An escape is left to the full parse.
+            #expect(WireCodec.scanRequestHead(request) == nil)
+            #expect(WireCodec.scanSuccessfulReplyID(reply) == nil)
+        } else {
+            let fullHead = try WireCodec.decodeRequestHead(request)
+            #expect(WireCodec.scanRequestHead(request) == fullHead)
+            #expect(WireCodec.scanSuccessfulReplyID(reply) == id)
+        }
+        let head = try WireCodec.decodeRequestHead(request)
+        #expect(try WireCodec.decodeRequest(Seat.self, from: request, routedBy: head) == Seat(id: 7, note: "n"))
+    }
+
+    @Test("other shapes are parsed in full: keys in another order, another version, an error reply, a cut frame", arguments: [
+        #"{"id":"x","v":1,"method":"m","body":{}}"#, #"{"v":2,"id":"x","method":"m","body":{}}"#,
+        #"{"v":1,"id":"x","method":"m"}"#, #"{"v":1,"id":"x"#, #"{"v":1,"id":"x\u0041","method":"m","body":{}}"#,
+        #"{"v":1,"id":"x","ok":false,"error":{"code":"busy","message":"m"}}"#, #"{"v":1,"id":"x","ok":true}"#,
+    ])
+    func unscannedShapes(text: String) {
+        #expect(WireCodec.scanRequestHead(Data(text.utf8)) == nil)
+        #expect(WireCodec.scanSuccessfulReplyID(Data(text.utf8)) == nil)
+    }
+
+    @Test("a frame naming a key twice is read by its first, by the scan and the full parse alike; a body cut short is refused")
+    func requestReadWhole() throws {
+        let twice = Data(#"{"v":1,"id":"a","method":"m","body":{"id":1,"note":"n"},"method":"other","v":2}"#.utf8)
+        let head = try #require(WireCodec.scanRequestHead(twice))
+        #expect(head == RequestHead(v: 1, id: "a", method: "m"))
+        #expect(try WireCodec.decodeRequestHead(twice) == head)
+        #expect(try WireCodec.decodeRequest(Seat.self, from: twice, routedBy: head) == Seat(id: 1, note: "n"))
+        #expect(throws: RemoteError.self) { try WireCodec.decodeRequest(Seat.self, from: twice, routedBy: RequestHead(v: 1, id: "a", method: "other")) }
+        let cut = Data(#"{"v":1,"id":"a","method":"m","body":{"id":1,"#.utf8)
+        let cutHead = try #require(WireCodec.scanRequestHead(cut))
+        #expect(throws: DecodingError.self) { try WireCodec.decodeRequest(Seat.self, from: cut, routedBy: cutHead) }
+    }
+
+    @Test("a reply read once: its body, or its error")
+    func replyReadOnce() throws {
+        let ok = WireCodec.encodeReply(id: "a", body: try WireCodec.encoder.encode(Seat(id: 1, note: "x")))
+        let read = try WireCodec.decodeReply(Seat.self, from: ok)
+        #expect(read.v == 1)
+        #expect(try read.outcome.get() == Seat(id: 1, note: "x"))
+        let refusal = RemoteError("seat_unavailable", "seat 7 is held")
+        let failed = try WireCodec.decodeReply(Seat.self, from: WireCodec.encodeErrorReply(id: "b", error: refusal))
+        #expect(throws: refusal) { try failed.outcome.get() }
+    }
+
     @Test("a missing or null body reads as an empty object")
     func missingBody() throws {
         #expect(try WireCodec.decodeBody(Empty.self, from: Data(#"{"v":1,"id":"x","method":"m"}"#.utf8)) == Empty())
