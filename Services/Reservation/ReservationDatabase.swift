@@ -472,6 +472,9 @@ struct ReservationDatabase: Sendable {
             // Once, and never past the longest hold concert grants.
             record.holdExtendedTo = record.holdExtendedTo
                 ?? min(record.expiredAt.addingTimeInterval(grace), now.addingTimeInterval(ConcertAPI.Limits.longestHoldSeconds))
+            // The run goes from extend to debit without another commit, so from here on a debit may
+            // have been sent: any compensation voids first (a void of nothing only bars later debits).
+            record.debitSent = true
             record.updatedAt = now
             try record.updateRow(db)
             try Self.startSaga(.pay, at: .extend, for: id, key: request.idempotencyKey, run: runId, now: now, db)
@@ -602,12 +605,20 @@ struct ReservationDatabase: Sendable {
         }
     }
 
-    /// The seat is sold: the reservation is `reserved`, the answer stored under the payment's key,
-    /// the event queued and the payer's token marked for expiry, all in one commit.
-    func finishPayment(_ id: Int64, now: Date) async throws -> PaymentView? {
+    /// The seat is sold: the reservation is `reserved` with the debit's receipt, the answer stored
+    /// under the payment's key, the event queued and the payer's token marked for expiry, all in one
+    /// commit. `receipt` and `heldUntil` are what the run learned on the way; a saga stored at
+    /// `confirm` (by an earlier version, which wrote each step) has its receipt on the row already.
+    func finishPayment(_ id: Int64, at step: SagaStep, receipt: PaymentReceipt?, heldUntil: Date?, now: Date) async throws -> PaymentView? {
         try await commits.write { db in
-            guard let saga = try SagaRecord.find(id, db), saga.kind == .pay, saga.step == .confirm,
+            guard let saga = try SagaRecord.find(id, db), saga.kind == .pay, saga.step == step,
                   var record = try ReservationRecord.find(id, db), let key = saga.idempotencyKey else { return nil }
+            if let receipt {
+                record.paymentId = receipt.paymentId
+                record.paidAt = receipt.paidAt
+                record.paidBalance = receipt.balance
+            }
+            if let heldUntil { record.expiredAt = max(record.expiredAt, heldUntil) }
             record.status = .reserved
             record.updatedAt = now
             try record.updateRow(db)
@@ -620,16 +631,23 @@ struct ReservationDatabase: Sendable {
             try db.execute(sql: """
                 INSERT OR IGNORE INTO token_expiry (reservation_id, user_id, issued_before, created_at) VALUES (?, ?, ?, ?)
                 """, arguments: [id, record.userId, StoredDate.text(saga.startedAt.addingTimeInterval(0.001)), StoredDate.text(now)])
-            try Self.endSaga(saga, note: "seat sold; reservation reserved", now: now, db)
+            let paid = receipt.map { "debited \($0.amount), payment \($0.paymentId); " } ?? ""
+            try Self.endSaga(saga, note: "\(paid)seat sold; reservation reserved", now: now, db)
             return answer
         }
     }
 
     /// The saga is done (the last compensation succeeded, or the debit was refused for want of money).
     /// An abandoned hold's row goes with it.
-    func endSaga(_ id: Int64, at step: SagaStep, note: String, now: Date) async throws {
+    func endSaga(_ id: Int64, at step: SagaStep, note: String, now: Date,
+                 _ change: (@Sendable (inout ReservationRecord) -> Void)? = nil) async throws {
         try await commits.write { db in
             guard let saga = try SagaRecord.find(id, db), saga.step == step else { return }
+            if let change, var record = try ReservationRecord.find(id, db) {
+                change(&record)
+                record.updatedAt = now
+                try record.updateRow(db)
+            }
             try Self.endSaga(saga, note: note, now: now, db)
             if saga.kind == .abandon { _ = try ReservationRecord.deleteOne(db, key: id) }
         }

@@ -18,8 +18,9 @@ enum SagaEnd: Sendable, Equatable {
 }
 
 /// Drives sagas (DESIGN §4): each step's request goes to the service that owns it, its outcome is
-/// committed with the next step, and a step without an answer is sent again with backoff until it
-/// gets one. Every step is idempotent, keyed by the reservation id, so sending one twice is safe.
+/// committed with the next step (a payment's extend and debit are carried in memory to its one
+/// final commit; docs/sagas.md says why that is safe), and a step without an answer is sent again
+/// with backoff until it gets one. Every step is idempotent, keyed by the reservation id, so sending one twice is safe.
 /// One task drives a given saga at a time; on start the runner resumes every saga left unfinished.
 final class SagaRunner: Service, CustomStringConvertible {
     /// When a test stops a saga as if the process had died: before a step's request goes out, or
@@ -178,6 +179,7 @@ final class SagaRunner: Service, CustomStringConvertible {
     private func steps(_ id: Int64, logger: Logger) async {
         var delay = backoff.lowerBound
         var current: String?
+        var progress = PayProgress()
         func end(_ end: SagaEnd) { if let current { ended(current, end) } }
         while !Task.isCancelled {
             do {
@@ -185,9 +187,10 @@ final class SagaRunner: Service, CustomStringConvertible {
                 if current != saga.runId {
                     end(.finished)
                     current = saga.runId
+                    progress = PayProgress()
                 }
                 if interruption?(id, saga.step, .beforeSend) == true { return end(.interrupted) }
-                switch try await perform(saga, record, logger: logger) {
+                switch try await perform(saga, record, &progress, logger: logger) {
                 case .next:
                     delay = backoff.lowerBound
                 case .end(let result):
@@ -218,8 +221,20 @@ final class SagaRunner: Service, CustomStringConvertible {
         case interrupted
     }
 
+    /// What one run of a payment learned and has not written down. Extend and debit are idempotent
+    /// (keyed by the reservation), so their outcomes get no commit of their own: the run goes on in
+    /// memory to confirm, and commits once at the end. A run that stops on the way leaves the saga at
+    /// the step it was stored at, and the next run asks again (docs/sagas.md).
+    private struct PayProgress {
+        var extended = false
+        /// Until when concert extended the hold; nil when it answered the seat as sold.
+        var heldUntil: Date?
+        var receipt: PaymentReceipt?
+    }
+
     /// Sends the saga's current step and records its outcome. Throws when there was no usable answer.
-    private func perform(_ saga: SagaRecord, _ record: ReservationRecord, logger: Logger) async throws -> StepResult {
+    private func perform(_ saga: SagaRecord, _ record: ReservationRecord, _ progress: inout PayProgress,
+                         logger: Logger) async throws -> StepResult {
         let id = saga.reservationId
         let key = record.sagaKey
         let step = saga.step
@@ -229,55 +244,8 @@ final class SagaRunner: Service, CustomStringConvertible {
             // Only the request that started it drives a hold; one found here was interrupted.
             try await database.abandonHold(id: id, now: now())
 
-        case .extend:
-            let until = record.holdExtendedTo ?? record.expiredAt
-            let outcome = try await call(ConcertAPI.extend, HoldSeat(seatId: record.concertSeatId, reservationId: key, until: until))
-            if isInterrupted(id, step) { return .interrupted }
-            switch outcome {
-            case .success(let seat):
-                try await database.advance(id, from: .extend, to: .debit, note: "hold kept until \(seat.heldUntil.map { "\($0)" } ?? "sold")", now: now()) {
-                    $0.debitSent = true
-                    if let heldUntil = seat.heldUntil { $0.expiredAt = max($0.expiredAt, heldUntil) }
-                }
-            case .failure(let refusal):
-                try await database.compensate(id, from: .extend, reason: .holdLapsed, note: "extend refused (\(refusal.code))", now: now())
-                relay?.nudge()
-            }
-
-        case .debit:
-            let outcome = try await call(PaymentAPI.debit, Debit(userId: record.userId, reservationId: key, amount: record.price))
-            if isInterrupted(id, step) { return .interrupted }
-            switch outcome {
-            case .success(let receipt):
-                try await database.advance(id, from: .debit, to: .confirm, note: "debited \(receipt.amount), payment \(receipt.paymentId)", now: now()) {
-                    $0.paymentId = receipt.paymentId
-                    $0.paidAt = receipt.paidAt
-                    $0.paidBalance = receipt.balance
-                }
-            case .failure(let refusal) where refusal.code == ReservationAPI.Code.insufficientBalance:
-                // Nothing was taken; the hold stays, and the owner may top up and pay again.
-                try await database.endSaga(id, at: .debit, note: "debit refused: \(refusal.message)", now: now())
-                return .end(.refused(refusal))
-            case .failure(let refusal):
-                try await database.compensate(id, from: .debit, reason: .paymentFailed, note: "debit refused (\(refusal.code))", now: now())
-                relay?.nudge()
-            }
-
-        case .confirm:
-            let outcome = try await call(ConcertAPI.confirm, SeatClaim(seatId: record.concertSeatId, reservationId: key))
-            if isInterrupted(id, step) { return .interrupted }
-            switch outcome {
-            case .success:
-                if try await database.finishPayment(id, now: now()) != nil {
-                    relay?.nudge()
-                    afterPayment()
-                }
-                return .end(.finished)
-            case .failure(let refusal):
-                // The hold lapsed and someone else took the seat: the debit is given back.
-                try await database.compensate(id, from: .confirm, reason: .holdLapsed, note: "confirm refused (\(refusal.code))", now: now())
-                relay?.nudge()
-            }
+        case .extend, .debit, .confirm:
+            return try await pay(saga, record, &progress)
 
         case .void:
             let outcome = try await call(PaymentAPI.void, Refund(reservationId: key))
@@ -303,6 +271,70 @@ final class SagaRunner: Service, CustomStringConvertible {
             return .end(.finished)
         }
         return .next
+    }
+
+    /// A payment's forward steps, extend, debit and confirm, one after another from the step the
+    /// saga is stored at, with nothing written between them: the sold seat is committed once with
+    /// everything the run learned (`finishPayment`), and so is a refusal. The saga row was written
+    /// before the extend, marked as one that may move money, so a compensation from any of these
+    /// steps voids first. Each step can be interrupted as a crash would (tests), before its request
+    /// or after its answer.
+    private func pay(_ saga: SagaRecord, _ record: ReservationRecord, _ progress: inout PayProgress) async throws -> StepResult {
+        let id = saga.reservationId
+        let key = record.sagaKey
+        let stored = saga.step
+        let now = { self.clock.now() }
+        if stored == .extend, !progress.extended {
+            let until = record.holdExtendedTo ?? record.expiredAt
+            let outcome = try await call(ConcertAPI.extend, HoldSeat(seatId: record.concertSeatId, reservationId: key, until: until))
+            if isInterrupted(id, .extend) { return .interrupted }
+            switch outcome {
+            case .success(let seat):
+                progress.extended = true
+                progress.heldUntil = seat.heldUntil
+            case .failure(let refusal):
+                try await database.compensate(id, from: stored, reason: .holdLapsed, note: "extend refused (\(refusal.code))", now: now())
+                relay?.nudge()
+                return .next
+            }
+            if interruption?(id, .debit, .beforeSend) == true { return .interrupted }
+        }
+        let heldUntil = progress.heldUntil
+        if stored != .confirm, progress.receipt == nil {
+            let outcome = try await call(PaymentAPI.debit, Debit(userId: record.userId, reservationId: key, amount: record.price))
+            if isInterrupted(id, .debit) { return .interrupted }
+            switch outcome {
+            case .success(let receipt):
+                progress.receipt = receipt
+            case .failure(let refusal) where refusal.code == ReservationAPI.Code.insufficientBalance:
+                // Nothing was taken; the hold stays (as long as concert extended it), and the owner
+                // may top up and pay again.
+                try await database.endSaga(id, at: stored, note: "debit refused: \(refusal.message)", now: now()) { record in
+                    if let heldUntil { record.expiredAt = max(record.expiredAt, heldUntil) }
+                }
+                return .end(.refused(refusal))
+            case .failure(let refusal):
+                try await database.compensate(id, from: stored, reason: .paymentFailed, note: "debit refused (\(refusal.code))", now: now())
+                relay?.nudge()
+                return .next
+            }
+            if interruption?(id, .confirm, .beforeSend) == true { return .interrupted }
+        }
+        let outcome = try await call(ConcertAPI.confirm, SeatClaim(seatId: record.concertSeatId, reservationId: key))
+        if isInterrupted(id, .confirm) { return .interrupted }
+        switch outcome {
+        case .success:
+            if try await database.finishPayment(id, at: stored, receipt: progress.receipt, heldUntil: heldUntil, now: now()) != nil {
+                relay?.nudge()
+                afterPayment()
+            }
+            return .end(.finished)
+        case .failure(let refusal):
+            // The hold lapsed and someone else took the seat: the debit is given back.
+            try await database.compensate(id, from: stored, reason: .holdLapsed, note: "confirm refused (\(refusal.code))", now: now())
+            relay?.nudge()
+            return .next
+        }
     }
 
     private func isInterrupted(_ id: Int64, _ step: SagaStep) -> Bool {

@@ -232,7 +232,9 @@ struct SagaTests {
             await world.stopConcert()
             try await world.restartReservation()
             try await Task.sleep(for: .milliseconds(600))
-            #expect(try await world.reservation.runner.database.saga(of: held.id)?.step == .confirm)
+            // Extend and debit are not written down on the way (docs/sagas.md): the saga is stored at
+            // extend, and the new run cannot get past it while concert is away.
+            #expect(try await world.reservation.runner.database.saga(of: held.id)?.step == .extend)
             #expect(try await world.payments(of: held.id) == 1)
             try world.startConcert()
             try await world.settle()
