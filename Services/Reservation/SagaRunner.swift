@@ -20,7 +20,8 @@ enum SagaEnd: Sendable, Equatable {
 /// Drives sagas (DESIGN §4): each step's request goes to the service that owns it, its outcome is
 /// committed with the next step (a payment's extend and debit are carried in memory to its one
 /// final commit; docs/sagas.md says why that is safe), and a step without an answer is sent again
-/// with backoff until it gets one. Every step is idempotent, keyed by the reservation id, so sending one twice is safe.
+/// with backoff until it gets one. Every step is idempotent, keyed by the reservation id, so
+/// sending one twice is safe.
 /// One task drives a given saga at a time; on start the runner resumes every saga left unfinished.
 final class SagaRunner: Service, CustomStringConvertible {
     /// When a test stops a saga as if the process had died: before a step's request goes out, or

@@ -220,8 +220,12 @@ package enum WireCodec {
     /// Decodes the `body` of any envelope (request, reply or event) as `Body`.
     /// A missing or null body reads as `{}`, so methods without parameters may omit it.
     package static func decodeBody<Body: Decodable>(_ type: Body.Type, from frame: Data) throws -> Body {
-        if let body = try decoder.decode(BodyField<Body>.self, from: frame).body { return body }
-        return try decoder.decode(Body.self, from: Data("{}".utf8))
+        try decoder.decode(BodyField<Body>.self, from: frame).body ?? emptyBody()
+    }
+
+    /// What a missing or null body reads as: `{}` decoded as `Body` (fails for a body with required fields).
+    private static func emptyBody<Body: Decodable>() throws -> Body {
+        try decoder.decode(Body.self, from: Data("{}".utf8))
     }
 
     // MARK: Each frame parsed once
@@ -261,14 +265,14 @@ package enum WireCodec {
         guard envelope.v == head.v, envelope.id == head.id, envelope.method == head.method else {
             throw RemoteError.badRequest("the envelope names one of v, id and method twice")
         }
-        return try envelope.body ?? decoder.decode(Body.self, from: Data("{}".utf8))
+        return try envelope.body ?? emptyBody()
     }
 
     /// A reply read whole in one parse: its version and either its body or the error it carries.
     package static func decodeReply<Body: Decodable>(_ type: Body.Type, from frame: Data) throws -> (v: Int, outcome: Result<Body, RemoteError>) {
         let envelope = try decoder.decode(ReplyEnvelope<Body>.self, from: frame)
         guard envelope.ok else { return (envelope.v, .failure(envelope.error ?? .internalError)) }
-        return (envelope.v, .success(try envelope.body ?? decoder.decode(Body.self, from: Data("{}".utf8))))
+        return (envelope.v, .success(try envelope.body ?? emptyBody()))
     }
 
     private static let requestStart = Array("{\"v\":\(version),\"id\":\"".utf8)
