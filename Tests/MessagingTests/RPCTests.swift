@@ -270,7 +270,8 @@ struct RPCTests {
         await iterator.next()
         let start = ContinuousClock.now
         await server.stop()
-        #expect(ContinuousClock.now - start < .seconds(1))
+        // The handler's 300 ms, with room for a machine busy with other suites.
+        #expect(ContinuousClock.now - start < .seconds(3))
         #expect(try await slow == Echo(caller: 1, call: 1))
         await client.close()
     }
