@@ -83,7 +83,7 @@ let package = Package(
             dependencies: ["ZeroMQ", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             path: "Shared/Messaging"
         ),
-        .target(name: "Contracts", dependencies: ["Messaging"], path: "Shared/Contracts"),
+        .target(name: "Contracts", dependencies: ["Messaging", .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Contracts"),
         .target(
             name: "ServiceKit",
             dependencies: [

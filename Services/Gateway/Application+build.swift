@@ -10,11 +10,13 @@ import Synchronization
 struct Gateway {
     let application: any ApplicationProtocol
     let peers: PeerClients
+    /// Follows the queue's events for the gated endpoints' token checks.
+    let admissions: AdmissionView
     /// Tells systemd once HTTP is listening, and when the stop begins.
     let readiness: ReadinessReport
 
     /// Started in this order and stopped in reverse: HTTP stops before the clients close.
-    var services: [any Service] { [peers, application, readiness] }
+    var services: [any Service] { [peers, admissions, application, readiness] }
 }
 
 /// Every operation the gateway serves: the routes below register exactly these, the OpenAPI
@@ -43,7 +45,8 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     let peers = try PeerClients(ServiceName.allCases, configuration: configuration, logger: logger)
     let backend = Backend(peers: peers)
     let auth = Authenticator(backend: backend)
-    let gate = QueueGate(backend: backend)
+    let admissions = AdmissionView(eventsEndpoint: configuration.endpoints(of: .queue).events, logger: logger)
+    let gate = QueueGate(backend: backend, view: admissions)
 
     let router = Router(context: BasicRequestContext.self)
     // Metrics outermost, to see the final status; then problems, which also shape the answers
@@ -86,5 +89,5 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     )
     let readiness = ReadinessReport(status: "serving HTTP on \(configuration.gatewayHost):\(configuration.gatewayPort)",
                                     logger: logger) { listening.load(ordering: .acquiring) }
-    return Gateway(application: application, peers: peers, readiness: readiness)
+    return Gateway(application: application, peers: peers, admissions: admissions, readiness: readiness)
 }

@@ -71,15 +71,15 @@ final class Authenticator: Sendable {
 }
 
 /// The waiting room's gate for the endpoints marked gated: `X-Queue-Token` must be the caller's
-/// own active token. The queue's answer is remembered for at most a second, so a revoked token
-/// stops working within a second, and a gateway that has just started asks the queue first.
+/// own active token. The gateway's `AdmissionView` answers when it can tell; otherwise the queue
+/// is asked (`queue.validate`), and its active answer is learnt by the view.
 final class QueueGate: Sendable {
     private let backend: Backend
-    private let remembered = Mutex<[String: (userId: Int64, until: ContinuousClock.Instant)]>([:])
-    static let memory = Duration.seconds(1)
+    let view: AdmissionView
 
-    init(backend: Backend) {
+    init(backend: Backend, view: AdmissionView) {
         self.backend = backend
+        self.view = view
     }
 
     /// The caller's token from the request, or 403 `queue_token_required`.
@@ -90,34 +90,38 @@ final class QueueGate: Sendable {
         return token
     }
 
-    /// Forgets what it knew of a token this gateway has just seen expire (its owner left the line).
-    func forget(_ token: String) {
-        _ = remembered.withLock { $0.removeValue(forKey: token) }
+    /// This gateway has just expired the token (its owner left the line): it stops passing at once.
+    func expired(_ token: String) {
+        if let claims = QueueToken(parsing: token) { view.expired(seq: claims.seq) }
     }
 
     /// Passes when the token is the caller's and active; else 403.
     func admit(_ request: Request, user: AuthenticatedUser) async throws {
         let token = try Self.token(of: request)
-        let now = ContinuousClock.now
-        if let known = remembered.withLock({ $0[token] }), known.userId == user.userId, known.until > now { return }
         let inactive = Problem(.forbidden, code: "queue_token_inactive", detail: "your waiting-room token is not active (still waiting, expired, or not yours)")
-        guard token.utf8.count <= 512 else { throw inactive }
+        // Malformed or someone else's: the queue would refuse it alike, so it is not asked.
+        guard let claims = QueueToken(parsing: token), claims.userId == user.userId else { throw inactive }
+        let digest = QueueToken.digest(of: token)
+        let generation: UInt64
+        switch view.verdict(seq: claims.seq, userId: user.userId, digest: digest, now: Date()) {
+        case .admit:
+            GatewayMetrics.countTokenCheck(answeredBy: "view", active: true)
+            return
+        case .refuse:
+            GatewayMetrics.countTokenCheck(answeredBy: "view", active: false)
+            throw inactive
+        case .ask(let current):
+            generation = current
+        }
         let validity: TokenValidity
         do {
             validity = try await backend.call(.queue, QueueAPI.validate, TokenQuery(userId: user.userId, token: token))
         } catch let refusal as RemoteError where refusal.code == "queue_token_inactive" || refusal.code == "invalid_request" {
+            GatewayMetrics.countTokenCheck(answeredBy: "queue", active: false)
             throw inactive
         }
-        guard validity.active else { throw inactive }
-        // Never past the token's own end: an expired token must not pass for another second.
-        var until = now + Self.memory
-        if let expiresAt = validity.expiresAt {
-            let left = expiresAt.timeIntervalSinceNow
-            until = min(until, now + .milliseconds(Int64(max(0, left) * 1000)))
-        }
-        remembered.withLock { cache in
-            if cache.count >= Authenticator.mostRemembered { cache.removeAll(keepingCapacity: true) }
-            cache[token] = (user.userId, until)
-        }
+        GatewayMetrics.countTokenCheck(answeredBy: "queue", active: validity.active)
+        guard validity.active, let expiresAt = validity.expiresAt else { throw inactive }
+        view.learn(seq: claims.seq, userId: user.userId, digest: digest, expiresAt: expiresAt, generation: generation)
     }
 }

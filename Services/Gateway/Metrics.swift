@@ -32,6 +32,12 @@ enum GatewayMetrics {
         Counter(label: "gateway_rpc_calls", dimensions: [("route", RequestScope.route), ("rpc_method", method), ("outcome", outcome)]).increment()
     }
 
+    /// Counts one gated request's token check: answered by the gateway's own view of the queue's
+    /// events, or by asking the queue.
+    static func countTokenCheck(answeredBy: String, active: Bool) {
+        Counter(label: "gateway_queue_token_checks", dimensions: [("answered_by", answeredBy), ("active", active ? "true" : "false")]).increment()
+    }
+
     /// `GET /metrics`: the registry in Prometheus text format.
     static func routes(_ registry: PrometheusCollectorRegistry) -> RouteCollection<BasicRequestContext> {
         let routes = RouteCollection(context: BasicRequestContext.self)

@@ -10,6 +10,9 @@ enum QueueService: BackendService {
     static let abstract = "The waiting room: issues queue tokens and admits them in arrival order."
 
     static var migrator: DatabaseMigrator { QueueDatabase.migrator }
+    /// Gateways check tokens against these events (`AdmissionView`) and stop trusting them when the
+    /// queue has been silent for three heartbeats: a lost revocation must be noticed well within a second.
+    static var eventsHeartbeat: Duration { .milliseconds(250) }
 
     static func assemble(_ context: ServiceContext) async throws -> ServiceAssembly {
         try await assemble(database: context.database, rules: QueueRules(context.configuration),

@@ -87,7 +87,10 @@ struct WaitingRoom: Sendable {
         if !outcome.admitted.isEmpty {
             publish(.admitted(AdmittedEvent(
                 throughSeq: outcome.admittedThrough,
-                tokens: outcome.admitted.map { AdmittedToken(userId: $0.userId, seq: $0.seq, expiresAt: $0.expiredAt ?? now) }
+                tokens: outcome.admitted.map {
+                    AdmittedToken(userId: $0.userId, seq: $0.seq, expiresAt: $0.expiredAt ?? now,
+                                  digest: QueueToken.digest(of: signer.text(for: $0)))
+                }
             )))
         }
         return outcome

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Messaging
 
@@ -174,11 +175,15 @@ package struct AdmittedToken: Codable, Sendable, Equatable {
     package var userId: Int64
     package var seq: Int64
     package var expiresAt: Date
+    /// `QueueToken.digest(of:)` of the token's wire text: a gateway that holds it can tell the
+    /// genuine token from a forged one without the queue's key, and the event carries no usable token.
+    package var digest: String
 
-    package init(userId: Int64, seq: Int64, expiresAt: Date) {
+    package init(userId: Int64, seq: Int64, expiresAt: Date, digest: String) {
         self.userId = userId
         self.seq = seq
         self.expiresAt = expiresAt
+        self.digest = digest
     }
 }
 
@@ -263,6 +268,13 @@ package struct QueueToken: Sendable, Equatable {
 
     /// The token as it travels.
     package var text: String { "\(signedText).\(Self.base64URLEncoded(mac))" }
+
+    /// SHA-256 of a token's wire text, in unpadded base64url: what `queue.admitted` names a token by.
+    /// There is one text per token (the MAC is deterministic, numbers have one spelling), so equal
+    /// digests mean the very token the queue issued.
+    package static func digest(of text: String) -> String {
+        base64URLEncoded(Data(SHA256.hash(data: Data(text.utf8))))
+    }
 
     // Digits only, at most 18, no leading zero: one spelling per number, so one text per token,
     // and nothing Int64 could overflow on.

@@ -84,6 +84,11 @@ package final class EventSubscriber: SocketService, SocketLoopDriver {
     private let logger: Logger
     private let tracker: Mutex<SequenceTracker>
     private let loop = Mutex<SocketLoop?>(nil)
+    private let heard = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// When a readable message (an event or a heartbeat) last arrived; nil before the first. A
+    /// subscriber that keeps a view from the events trusts it only while its publisher is heard.
+    package var lastHeard: ContinuousClock.Instant? { heard.withLock { $0 } }
 
     /// - Parameter topics: prefixes of the event types wanted; `[""]` means all.
     package init(endpoints: [String], topics: [String] = [""], logger: Logger, tracker: SequenceTracker = SequenceTracker()) {
@@ -125,6 +130,7 @@ package final class EventSubscriber: SocketService, SocketLoopDriver {
             return
         }
         let (gap, isNew) = tracker.withLock { $0.observe(head) }
+        heard.withLock { $0 = .now }
         if let gap {
             logger.notice("events missed", metadata: ["events.source": .string(gap.source),
                                                       "events.missing": .string(gap.missing.map { "\($0)" } ?? "unknown")])

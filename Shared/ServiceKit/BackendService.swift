@@ -43,10 +43,14 @@ package protocol BackendService {
     static var publishesFromOutbox: Bool { get }
     /// Operator commands of this service alone, beside `serve`, `probe`, `backup` and `restore`.
     static var extraCommands: [any ParsableCommand.Type] { get }
+    /// How often the event endpoint says its latest number: how soon a subscriber notices an event
+    /// lost at the tail, or a publisher gone silent.
+    static var eventsHeartbeat: Duration { get }
 }
 
 extension BackendService {
     package static var publishesFromOutbox: Bool { false }
+    package static var eventsHeartbeat: Duration { .seconds(1) }
     package static var extraCommands: [any ParsableCommand.Type] { [] }
 }
 
@@ -74,9 +78,11 @@ extension BackendService {
         if publishesFromOutbox {
             let numbering = try Outbox.numbering(database)
             publisher = EventPublisher(source: name.rawValue, endpoint: endpoints.eventsBind, logger: logger,
-                                       epoch: numbering.epoch, lastSequence: numbering.publishedThrough)
+                                       epoch: numbering.epoch, lastSequence: numbering.publishedThrough,
+                                       heartbeatInterval: eventsHeartbeat)
         } else {
-            publisher = EventPublisher(source: name.rawValue, endpoint: endpoints.eventsBind, logger: logger)
+            publisher = EventPublisher(source: name.rawValue, endpoint: endpoints.eventsBind, logger: logger,
+                                       heartbeatInterval: eventsHeartbeat)
         }
         let assembly = try await assemble(ServiceContext(configuration: configuration, logger: logger,
                                                         database: database, publisher: publisher))

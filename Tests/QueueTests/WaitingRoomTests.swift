@@ -374,12 +374,12 @@ struct WaitingRoomTests {
     @Test("the admitted event carries now serving and each admitted token; the expired event names each one")
     func eventsDescribeAdmissionAndExpiry() async throws {
         let fixture = try await QueueFixture()
-        _ = try await fixture.issue(1...3)
+        let tokens = try await fixture.issue(1...3)
         try await fixture.tick()
         let expiresAt = fixture.clock.now().addingTimeInterval(QueueFixture.rules.activeSeconds)
         #expect(fixture.events.admitted == [AdmittedEvent(throughSeq: 2, tokens: [
-            AdmittedToken(userId: 1, seq: 1, expiresAt: expiresAt),
-            AdmittedToken(userId: 2, seq: 2, expiresAt: expiresAt),
+            AdmittedToken(userId: 1, seq: 1, expiresAt: expiresAt, digest: QueueToken.digest(of: tokens[1]!)),
+            AdmittedToken(userId: 2, seq: 2, expiresAt: expiresAt, digest: QueueToken.digest(of: tokens[2]!)),
         ])])
         fixture.clock.advance(by: 0.1)
         try await fixture.tick()  // the bucket refills one place a tenth of a second
@@ -394,14 +394,14 @@ struct WaitingRoomTests {
         let rules = QueueRules(admitPerSecond: 20, maxActive: 6, activeSeconds: 2, idleSeconds: 600)
         let fixture = try await QueueFixture(rules: rules)
         let tokens = try await fixture.issue(1...30)
-        var active: [Int64: Date] = [:]  // seq → expiresAt, from events only
+        var active: [Int64: (expiresAt: Date, digest: String)] = [:]  // by seq, from events only
         var seen = 0
         for step in 0..<100 {
             if step % 7 == 3 { _ = try await fixture.room.expire(ExpireToken(userId: Int64(step % 30 + 1))) }
             try await fixture.tick()
             for event in fixture.events.all.dropFirst(seen) {
                 switch event {
-                case .admitted(let body): for token in body.tokens { active[token.seq] = token.expiresAt }
+                case .admitted(let body): for token in body.tokens { active[token.seq] = (token.expiresAt, token.digest) }
                 case .expired(let body): for token in body.tokens { active[token.seq] = nil }
                 }
             }
@@ -409,7 +409,7 @@ struct WaitingRoomTests {
             let now = fixture.clock.now()
             for user in Int64(1)...30 {
                 let claims = try #require(QueueToken(parsing: tokens[user]!))
-                let fromEvents = active[claims.seq].map { $0 > now } ?? false
+                let fromEvents = active[claims.seq].map { $0.expiresAt > now && $0.digest == QueueToken.digest(of: tokens[user]!) } ?? false
                 #expect(try await fixture.validate(user, tokens[user]!).active == fromEvents, "user \(user) at step \(step)")
             }
             fixture.at(Double(step + 1) / 10)

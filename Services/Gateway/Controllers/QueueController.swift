@@ -25,7 +25,7 @@ struct QueueController {
             let caller = try await auth.caller(of: request)
             let token = try QueueGate.token(of: request)
             _ = try await backend.call(.queue, QueueAPI.expire, ExpireToken(userId: caller.userId, token: token))
-            gate.forget(token)
+            gate.expired(token)
             return Response(status: .noContent)
         }
     }
