@@ -65,5 +65,60 @@ extension UnderLoadTests.DeploymentTests {
                 #expect(violations.isEmpty, "\(violations)")
             }
         }
+
+        @Test("each gateway checks admitted tokens itself, from the queue's events: the queue is not asked; a fan who leaves the line through one gateway is refused by the other within a second; a frozen queue is not trusted")
+        func tokensCheckedFromTheQueuesEvents() async throws {
+            try await withStack(extra: ["QUEUE_ADMIT_PER_SECOND": "1000"]) { stack in
+                let other = try stack.startGateway(named: "gateway-b")
+                try #require(await stack.waitUntilReady(), "\(stack.logs)")
+                try #require(await stack.waitUntilReady(port: other), "\(stack.logs)")
+                var viaA = try await Fan.signUp(stack, name: "하나")
+                try await viaA.enter()
+                var viaB = viaA
+                viaB.port = other
+                for _ in 0..<10 {
+                    let seats = try await viaB.send("GET", "/api/v1/schedules/1/seats")
+                    #expect(seats.status == 200, "\(seats.body)")
+                }
+                let metrics = try await stack.send("GET", "/metrics", port: other).body
+                let fromView = Self.counter(metrics, #"gateway_queue_token_checks{answered_by="view",active="true"}"#)
+                let asked = Self.counter(metrics, #"rpc_method="queue.validate""#)
+                // At most the first check asks, should gateway B have joined the events after the admission.
+                #expect(fromView >= 9 && asked <= 1, "answered by the view \(fromView), asked of the queue \(asked)")
+
+                // Leaving through A: B hears of it from the queue's event, not from A.
+                #expect(try await viaA.send("DELETE", "/api/v1/queue/tokens/current").status == 204)
+                let left = ContinuousClock.now
+                let refused = await eventually(timeout: .seconds(2), interval: .milliseconds(10)) {
+                    (try? await viaB.send("GET", "/api/v1/schedules/1/seats"))?.code == "queue_token_inactive"
+                }
+                let took = ContinuousClock.now - left
+                #expect(refused && took < .seconds(1), "the token that left still opened B's gate for \(took)")
+
+                // A queue frozen mid-way cannot announce expiries: B stops trusting its view and asks,
+                // which answers 503 within 3 s, never a pass from memory.
+                var second = try await Fan.signUp(stack, name: "둘")
+                try await second.enter()
+                second.port = other
+                #expect(try await second.send("GET", "/api/v1/schedules/1/seats").status == 200)
+                let queue = try #require(stack.process("queue"))
+                queue.signal(SIGSTOP)
+                defer { queue.signal(SIGCONT) }
+                try await Task.sleep(for: .seconds(1))
+                let start = ContinuousClock.now
+                let frozen = try await second.send("GET", "/api/v1/schedules/1/seats")
+                #expect(frozen.status == 503 && ContinuousClock.now - start < .seconds(3), "\(frozen.status) \(frozen.body)")
+                queue.signal(SIGCONT)
+                #expect(await eventually(timeout: .seconds(5), interval: .milliseconds(100)) {
+                    (try? await second.send("GET", "/api/v1/schedules/1/seats"))?.status == 200
+                })
+            }
+        }
+
+        /// The sum of every Prometheus sample whose line contains `selector`.
+        static func counter(_ metrics: String, _ selector: String) -> Double {
+            metrics.split(separator: "\n").filter { !$0.hasPrefix("#") && $0.contains(selector) }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+        }
     }
 }
