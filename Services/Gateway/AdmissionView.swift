@@ -94,11 +94,9 @@ final class AdmissionView: Service, Sendable {
 
     func run() async throws {
         try subscriber.start()
-        // The subscription's stream ends when the subscriber stops, on graceful shutdown.
-        await withGracefulShutdownHandler {
-            for await item in subscriber.events { apply(item) }
-        } onGracefulShutdown: { [subscriber] in
-            subscriber.stopNow()
+        // Following ends at the stop's start: a cancelled wait on the stream returns at once.
+        try? await cancelWhenGracefulShutdown {
+            for await item in self.subscriber.events { self.apply(item) }
         }
         await subscriber.stop()
     }
