@@ -156,9 +156,9 @@ package struct ExpireOutcome: Codable, Sendable, Equatable {
 
 /// `queue.admitted`: admission has reached `throughSeq`, and these tokens became active.
 ///
-/// With `queue.expired`, enough for a gateway to know the active tokens without asking: a token
-/// `(userId, seq)` is active from its admission until `expiresAt`, unless an expired event names it
-/// first. A gateway that has just started, or saw a gap in the numbering, asks `queue.validate`.
+/// With `queue.expired`, enough for a gateway to know the active tokens without asking: the token
+/// with `digest` is active from its admission until `expiresAt`, unless an expired event names its
+/// `seq` first. A gateway that has just started, or saw a gap in the numbering, asks `queue.validate`.
 package struct AdmittedEvent: Codable, Sendable, Equatable {
     /// The highest sequence admitted so far ("now serving").
     package var throughSeq: Int64
@@ -222,10 +222,9 @@ package struct ExpiredTokenRef: Codable, Sendable, Equatable {
 /// The wire form of a queue token: `q1.<userId>.<seq>.<issuedAtMs>.<nonce>.<mac>`, with the 16-byte
 /// random nonce and the 32-byte HMAC-SHA256 in unpadded base64url.
 ///
-/// Parsing checks only the form. Only the queue holds the key that checks the MAC; a gateway may
-/// read the claims to match `(userId, seq)` against its view built from the queue's events,
-/// which is safe because the caller is already authenticated as `userId`, and the events say which
-/// sequence that user was admitted under.
+/// Parsing checks only the form. Only the queue holds the key that checks the MAC; a gateway reads
+/// the claims to find `seq` in its view built from the queue's events, and recognises the genuine
+/// token by the `digest(of:)` that `queue.admitted` carried for it.
 package struct QueueToken: Sendable, Equatable {
     package static let prefix = "q1"
     package static let nonceBytes = 16
