@@ -42,6 +42,9 @@ struct PhaseResult: Codable, Sendable {
     /// and the outcome counted as the unit (`pay 201`: a booking paid).
     var cpuPerUnit: [String: Double] = [:]
     var cpuUnit = "arrival"
+    /// Context switches (voluntary and not, over every thread) each process made per unit: the
+    /// thread wake-ups behind the CPU figure. Threads that ended during the phase are not counted.
+    var switchesPerUnit: [String: Double] = [:]
 }
 
 /// One operation's latency distribution, in milliseconds.

@@ -32,14 +32,38 @@ struct Scenarios {
     /// it (`unit` names the outcome counted; by default every arrival): where a shortfall's time goes.
     func withCPU(unit: String? = nil, _ phase: @autoclosure () async -> PhaseResult) async -> PhaseResult {
         let before = cpuSeconds()
+        let switchesBefore = contextSwitches()
         var result = await phase()
         let after = cpuSeconds()
-        let units = unit.map { result.outcomes[$0] ?? 0 } ?? result.arrivals
+        let switchesAfter = contextSwitches()
+        let units = Double(max(1, unit.map { result.outcomes[$0] ?? 0 } ?? result.arrivals))
         result.cpuUnit = unit ?? "arrival"
         for (name, seconds) in after {
-            result.cpuPerUnit[name] = ((seconds - (before[name] ?? 0)) * 1000 / Double(max(1, units)) * 1000).rounded() / 1000
+            result.cpuPerUnit[name] = ((seconds - (before[name] ?? 0)) * 1000 / units * 1000).rounded() / 1000
+        }
+        for (name, switches) in switchesAfter {
+            result.switchesPerUnit[name] = (Double(switches - (switchesBefore[name] ?? 0)) / units * 10).rounded() / 10
         }
         return result
+    }
+
+    /// Context switches so far of each process of the stack, summed over its threads
+    /// (`/proc/<pid>/task/*/status`; the process's own status counts its main thread only).
+    func contextSwitches() -> [String: Int] {
+        var found: [String: Int] = [:]
+        for name in TestStack.all {
+            guard let pid = stack.process(name)?.pid,
+                  let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { continue }
+            var total = 0
+            for thread in threads {
+                guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/status", encoding: .utf8) else { continue }
+                for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
+                    total += Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
+                }
+            }
+            found[name] = total
+        }
+        return found
     }
 
     /// User plus system CPU seconds so far of each process of the stack, from /proc.
