@@ -22,8 +22,10 @@ final class AdmissionView: Service, Sendable {
     enum Verdict: Equatable {
         case admit
         case refuse
-        /// The view cannot tell: ask the queue, and `learn` its answer with this generation.
-        case ask(generation: UInt64)
+        /// The view cannot tell: ask the queue, and `learn` its answer with this generation. Nil
+        /// before the queue has been heard at all: an expiry published before the subscription
+        /// joined is lost without a gap to show it, so what is asked then is not learnt.
+        case ask(generation: UInt64?)
     }
 
     private struct Entry {
@@ -67,19 +69,20 @@ final class AdmissionView: Service, Sendable {
         let heard = subscriber.lastHeard
         return state.withLock { state in
             if state.hasExpired(seq) { return .refuse }
-            guard let entry = state.active[seq] else { return .ask(generation: state.generation) }
+            let ask = Verdict.ask(generation: heard == nil ? nil : state.generation)
+            guard let entry = state.active[seq] else { return ask }
             // Refusals are safe whatever the view's freshness: the queue would refuse alike.
             guard entry.userId == userId, entry.digest == digest, entry.expiresAt > now else { return .refuse }
-            guard let heard, ContinuousClock.now - heard < staleAfter else { return .ask(generation: state.generation) }
+            guard let heard, ContinuousClock.now - heard < staleAfter else { return ask }
             return .admit
         }
     }
 
     /// The queue's answer that the token is active until `expiresAt`, to an ask the view's
     /// `generation` prompted; ignored when an expiry or a gap came in between.
-    func learn(seq: Int64, userId: Int64, digest: String, expiresAt: Date, generation: UInt64) {
+    func learn(seq: Int64, userId: Int64, digest: String, expiresAt: Date, generation: UInt64?) {
         state.withLock { state in
-            guard state.generation == generation, !state.hasExpired(seq) else { return }
+            guard let generation, state.generation == generation, !state.hasExpired(seq) else { return }
             state.active[seq] = Entry(userId: userId, expiresAt: expiresAt, digest: digest)
         }
     }

@@ -75,7 +75,7 @@ final class Authenticator: Sendable {
 /// is asked (`queue.validate`), and its active answer is learnt by the view.
 final class QueueGate: Sendable {
     private let backend: Backend
-    let view: AdmissionView
+    private let view: AdmissionView
 
     init(backend: Backend, view: AdmissionView) {
         self.backend = backend
@@ -100,9 +100,12 @@ final class QueueGate: Sendable {
         let token = try Self.token(of: request)
         let inactive = Problem(.forbidden, code: "queue_token_inactive", detail: "your waiting-room token is not active (still waiting, expired, or not yours)")
         // Malformed or someone else's: the queue would refuse it alike, so it is not asked.
-        guard let claims = QueueToken(parsing: token), claims.userId == user.userId else { throw inactive }
+        guard let claims = QueueToken(parsing: token), claims.userId == user.userId else {
+            GatewayMetrics.countTokenCheck(answeredBy: "view", active: false)
+            throw inactive
+        }
         let digest = QueueToken.digest(of: token)
-        let generation: UInt64
+        let generation: UInt64?
         switch view.verdict(seq: claims.seq, userId: user.userId, digest: digest, now: Date()) {
         case .admit:
             GatewayMetrics.countTokenCheck(answeredBy: "view", active: true)

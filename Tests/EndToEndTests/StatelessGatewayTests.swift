@@ -7,10 +7,7 @@ extension UnderLoadTests.DeploymentTests {
     struct StatelessGatewayTests {
         @Test("a fan signs up on one gateway and goes on through another; replays through the other answer the same and charge once; one gateway killed, the other serves on")
         func twoGateways() async throws {
-            try await withStack(extra: ["QUEUE_ADMIT_PER_SECOND": "1000"]) { stack in
-                let other = try stack.startGateway(named: "gateway-b")
-                try #require(await stack.waitUntilReady(), "\(stack.logs)")
-                try #require(await stack.waitUntilReady(port: other), "\(stack.logs)")
+            try await Self.withTwoGateways { stack, other in
 
                 var viaA = try await Fan.signUp(stack, name: "둘")
                 var viaB = viaA
@@ -68,10 +65,7 @@ extension UnderLoadTests.DeploymentTests {
 
         @Test("each gateway checks admitted tokens itself, from the queue's events: the queue is not asked; a fan who leaves the line through one gateway is refused by the other within a second; a frozen queue is not trusted")
         func tokensCheckedFromTheQueuesEvents() async throws {
-            try await withStack(extra: ["QUEUE_ADMIT_PER_SECOND": "1000"]) { stack in
-                let other = try stack.startGateway(named: "gateway-b")
-                try #require(await stack.waitUntilReady(), "\(stack.logs)")
-                try #require(await stack.waitUntilReady(port: other), "\(stack.logs)")
+            try await Self.withTwoGateways { stack, other in
                 var viaA = try await Fan.signUp(stack, name: "하나")
                 try await viaA.enter()
                 var viaB = viaA
@@ -112,6 +106,16 @@ extension UnderLoadTests.DeploymentTests {
                 #expect(await eventually(timeout: .seconds(5), interval: .milliseconds(100)) {
                     (try? await second.send("GET", "/api/v1/schedules/1/seats"))?.status == 200
                 })
+            }
+        }
+
+        /// A stack with a second gateway, `gateway-b` on the port handed over, both ready.
+        static func withTwoGateways(_ body: (TestStack, Int) async throws -> Void) async throws {
+            try await withStack(extra: ["QUEUE_ADMIT_PER_SECOND": "1000"]) { stack in
+                let other = try stack.startGateway(named: "gateway-b")
+                try #require(await stack.waitUntilReady(), "\(stack.logs)")
+                try #require(await stack.waitUntilReady(port: other), "\(stack.logs)")
+                try await body(stack, other)
             }
         }
 

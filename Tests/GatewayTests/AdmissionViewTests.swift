@@ -145,6 +145,22 @@ struct AdmissionViewTests {
         }
     }
 
+    @Test("before the queue is heard at all, the queue is asked and its answer not learnt: an expiry sent before the subscription joined leaves no gap")
+    func nothingLearntBeforeTheQueueIsHeard() async throws {
+        let folder = try TemporaryDirectory("unheard")
+        defer { folder.remove() }
+        // Nobody publishes here, so the view never hears the queue.
+        let view = AdmissionView(eventsEndpoint: folder.ipc("queue.events"), logger: Self.logger)
+        let running = Task { try await view.run() }
+        let token = Self.token(1, 1)
+        let first = view.verdict(seq: token.seq, userId: token.userId, digest: token.digest, now: Date())
+        #expect(first == .ask(generation: nil))
+        view.learn(seq: token.seq, userId: token.userId, digest: token.digest, expiresAt: token.expiresAt, generation: first.generation)
+        #expect(view.verdict(seq: token.seq, userId: token.userId, digest: token.digest, now: Date()) == .ask(generation: nil))
+        running.cancel()
+        _ = await running.result
+    }
+
     @Test("a queue gone silent is not trusted after staleAfter: its tokens are asked about, not admitted from memory")
     func silenceIsNotTrusted() async throws {
         try await Self.withFixture(staleAfter: .milliseconds(400)) { fixture in
@@ -158,7 +174,10 @@ struct AdmissionViewTests {
 }
 
 extension AdmissionView.Verdict {
-    var asks: Bool { generation != nil }
+    var asks: Bool {
+        if case .ask = self { true } else { false }
+    }
+    /// The generation of an ask the view would learn the answer to.
     var generation: UInt64? {
         if case .ask(let generation) = self { generation } else { nil }
     }
