@@ -50,14 +50,17 @@ struct SagaTests {
             let user = try await world.user(balance: 10_000)
             let seat = try #require(try await world.seats(price: 50_000).first)
             let held = try await world.reserve(user, seat)
-            #expect(await refusal { try await world.pay(user, held.id, key: "k") } == ReservationAPI.Code.insufficientBalance)
+            // Each answer is named before it is compared, so a failure prints what came instead.
+            let first = await refusal { try await world.pay(user, held.id, key: "k") }
+            #expect(first == ReservationAPI.Code.insufficientBalance)
             #expect(try await world.balance(user) == 10_000)
             #expect(try await world.payments(of: held.id) == 0)
             let kept = try await world.get(user, held.id)
             #expect(kept.status == .reserving)
             // Extended once by min(30 s, HOLD_SECONDS), and never again however often it is retried.
             #expect(abs(kept.expiresAt.timeIntervalSince(held.expiresAt) - 30) < 0.01)
-            #expect(await refusal { try await world.pay(user, held.id, key: "k") } == ReservationAPI.Code.insufficientBalance)
+            let again = await refusal { try await world.pay(user, held.id, key: "k") }
+            #expect(again == ReservationAPI.Code.insufficientBalance)
             #expect(try await world.get(user, held.id).expiresAt == kept.expiresAt)
             #expect(try await world.seat(seat).heldUntil == kept.expiresAt)
 
