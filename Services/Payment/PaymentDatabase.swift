@@ -34,6 +34,33 @@ struct Wallet: PaymentRecord {
     var amount: Int64
     var createdAt: Date
     var updatedAt: Date
+
+    /// The columns in the table's order, read by index (`init(row:)`), as every query selects them.
+    static let columns = "id, user_id, amount, created_at, updated_at"
+
+    /// The user's wallet, through a statement compiled once per connection.
+    static func find(userId: Int64, _ db: Database) throws -> Wallet? {
+        try fetchOne(db.cachedStatement(sql: "SELECT \(columns) FROM wallet WHERE user_id = ?"), arguments: [userId])
+    }
+
+    /// Writes the balance back: all that changes once the wallet is made.
+    func saveBalance(_ db: Database) throws {
+        try db.cachedStatement(sql: "UPDATE wallet SET amount = ?, updated_at = ? WHERE id = ?")
+            .execute(arguments: [amount, StoredDate.text(updatedAt), id])
+        guard db.changesCount == 1 else { throw RemoteError.internalError }
+    }
+}
+
+extension Wallet {
+    /// Column by column, as `ReservationRecord` reads: the debit reads it on every payment, and
+    /// the Codable path with GRDB's date parsing cost several times more (docs/benchmarks.md).
+    init(row: Row) throws {
+        id = row[0]
+        userId = row[1]
+        amount = row[2]
+        createdAt = try row.requiredDate(3)
+        updatedAt = try row.requiredDate(4)
+    }
 }
 
 /// The debit for one reservation (ERD `payment`), at most one per reservation ever;
@@ -48,6 +75,42 @@ struct Payment: PaymentRecord {
     var createdAt: Date
     var updatedAt: Date
     var refundedAt: Date?
+
+    /// The columns in the table's order, read by index (`init(row:)`).
+    static let columns = "id, user_id, reservation_id, amount, created_at, updated_at, refunded_at"
+
+    /// The reservation's payment, through a statement compiled once per connection.
+    static func find(reservationId: String, _ db: Database) throws -> Payment? {
+        try fetchOne(db.cachedStatement(sql: "SELECT \(columns) FROM payment WHERE reservation_id = ?"), arguments: [reservationId])
+    }
+
+    /// Inserts the row and takes the id SQLite gave it.
+    mutating func insertRow(_ db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO payment (user_id, reservation_id, amount, created_at, updated_at, refunded_at) VALUES (?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [userId, reservationId, amount, StoredDate.text(createdAt), StoredDate.text(updatedAt),
+                                     refundedAt.map(StoredDate.text)])
+        id = db.lastInsertedRowID
+    }
+
+    /// Writes the refund back: all that changes once the payment is made.
+    func saveRefund(_ db: Database) throws {
+        try db.cachedStatement(sql: "UPDATE payment SET refunded_at = ?, updated_at = ? WHERE id = ?")
+            .execute(arguments: [refundedAt.map(StoredDate.text), StoredDate.text(updatedAt), id])
+        guard db.changesCount == 1 else { throw RemoteError.internalError }
+    }
+}
+
+extension Payment {
+    init(row: Row) throws {
+        id = row[0]
+        userId = row[1]
+        reservationId = row[2]
+        amount = row[3]
+        createdAt = try row.requiredDate(4)
+        updatedAt = try row.requiredDate(5)
+        refundedAt = row.storedDate(6)
+    }
 }
 
 /// One money movement (the ledger): written in the same transaction as the balance it changes,
@@ -72,6 +135,39 @@ struct WalletTransaction: PaymentRecord {
     var entry: LedgerEntry {
         LedgerEntry(id: id ?? 0, kind: kind.rawValue, amount: amount, balanceAfter: balanceAfter,
                     reservationId: reservationId, createdAt: createdAt)
+    }
+
+    /// The columns in the table's order, read by index (`init(row:)`).
+    static let columns = "id, user_id, kind, amount, balance_after, reservation_id, idempotency_key, created_at"
+
+    /// The reservation's row of `kind` (one at most, by a unique index).
+    static func find(_ kind: Kind, reservationId: String, _ db: Database) throws -> WalletTransaction? {
+        try fetchOne(db.cachedStatement(sql: "SELECT \(columns) FROM wallet_transaction WHERE reservation_id = ? AND kind = ?"),
+                     arguments: [reservationId, kind.rawValue])
+    }
+
+    mutating func insertRow(_ db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO wallet_transaction (user_id, kind, amount, balance_after, reservation_id, idempotency_key, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [userId, kind.rawValue, amount, balanceAfter, reservationId, idempotencyKey, StoredDate.text(createdAt)])
+        id = db.lastInsertedRowID
+    }
+}
+
+extension WalletTransaction {
+    init(row: Row) throws {
+        guard let kind = Kind(rawValue: row[2]) else {
+            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "wallet_transaction \(row[0] as Int64? ?? 0): unknown kind")
+        }
+        id = row[0]
+        userId = row[1]
+        self.kind = kind
+        amount = row[3]
+        balanceAfter = row[4]
+        reservationId = row[5]
+        idempotencyKey = row[6]
+        createdAt = try row.requiredDate(7)
     }
 }
 
@@ -223,7 +319,7 @@ struct PaymentDatabase: Sendable {
             wallet.amount -= amount
             var payment = Payment(id: nil, userId: userId, reservationId: reservationId, amount: amount,
                                   createdAt: now, updatedAt: now, refundedAt: nil)
-            try payment.insert(db)
+            try payment.insertRow(db)
             try Self.record(.payment, amount: amount, in: &wallet, reservationId: reservationId, idempotencyKey: nil, at: now, db)
             let receipt = PaymentReceipt(paymentId: try payment.id.orInternalError(), userId: userId, reservationId: reservationId,
                                          amount: amount, balance: wallet.amount, paidAt: now, refundedAt: nil)
@@ -251,8 +347,8 @@ struct PaymentDatabase: Sendable {
     func void(reservationId: String, at now: Date) async throws -> (receipt: VoidReceipt, refundedNow: Bool) {
         let now = now.wholeSeconds
         return try await commits.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO payment_void (reservation_id, created_at) VALUES (?, ?)",
-                           arguments: [reservationId, now])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO payment_void (reservation_id, created_at) VALUES (?, ?)")
+                .execute(arguments: [reservationId, StoredDate.text(now)])
             guard let payment = try Self.payment(for: reservationId, db) else {
                 return (VoidReceipt(reservationId: reservationId, refunded: false, amount: 0, balance: nil), false)
             }
@@ -277,7 +373,7 @@ struct PaymentDatabase: Sendable {
         wallet.amount = sum
         payment.refundedAt = now
         payment.updatedAt = now
-        try payment.update(db)
+        try payment.saveRefund(db)
         try record(.refund, amount: payment.amount, in: &wallet, reservationId: reservationId, idempotencyKey: nil, at: now, db)
         return (RefundReceipt(paymentId: paymentId, userId: payment.userId, reservationId: reservationId, amount: payment.amount,
                               refunded: true, balance: sum, refundedAt: now), true)
@@ -287,9 +383,9 @@ struct PaymentDatabase: Sendable {
     func transactions(userId: Int64, limit: Int, before: Int64?) async throws -> [LedgerEntry]? {
         try await writer.read { db in
             guard try Self.wallet(of: userId, db) != nil else { return nil }
-            var request = WalletTransaction.filter(Column("user_id") == userId)
-            if let before { request = request.filter(Column("id") < before) }
-            return try request.order(Column("id").desc).limit(limit).fetchAll(db).map(\.entry)
+            return try WalletTransaction.fetchAll(db.cachedStatement(sql: """
+                SELECT \(WalletTransaction.columns) FROM wallet_transaction WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?
+                """), arguments: [userId, before ?? Int64.max, limit]).map(\.entry)
         }
     }
 
@@ -303,29 +399,28 @@ struct PaymentDatabase: Sendable {
     /// Payments by id after `after`, refunded ones included: what reconciliation compares.
     func payments(after: Int64, limit: Int) async throws -> [PaymentReceipt] {
         try await writer.read { db in
-            try Payment.filter(Column("id") > after).order(Column("id")).limit(limit).fetchAll(db).map { try Self.receipt(for: $0, db) }
+            try Payment.fetchAll(db.cachedStatement(sql: "SELECT \(Payment.columns) FROM payment WHERE id > ? ORDER BY id LIMIT ?"),
+                                 arguments: [after, limit]).map { try Self.receipt(for: $0, db) }
         }
     }
 
     // MARK: Inside a transaction
 
     private static func wallet(of userId: Int64, _ db: Database) throws -> Wallet? {
-        try Wallet.filter(Column("user_id") == userId).fetchOne(db)
+        try Wallet.find(userId: userId, db)
     }
 
     private static func isVoided(_ reservationId: String, _ db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM payment_void WHERE reservation_id = ?)", arguments: [reservationId]) ?? false
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM payment_void WHERE reservation_id = ?)"),
+                          arguments: [reservationId]) ?? false
     }
 
     private static func payment(for reservationId: String, _ db: Database) throws -> Payment? {
-        try Payment.filter(Column("reservation_id") == reservationId).fetchOne(db)
+        try Payment.find(reservationId: reservationId, db)
     }
 
     private static func ledgerRow(_ kind: WalletTransaction.Kind, reservationId: String, _ db: Database) throws -> WalletTransaction {
-        guard let row = try WalletTransaction
-            .filter(Column("reservation_id") == reservationId && Column("kind") == kind.rawValue)
-            .fetchOne(db)
-        else { throw RemoteError.internalError }
+        guard let row = try WalletTransaction.find(kind, reservationId: reservationId, db) else { throw RemoteError.internalError }
         return row
     }
 
@@ -342,10 +437,10 @@ struct PaymentDatabase: Sendable {
         reservationId: String?, idempotencyKey: String?, at now: Date, _ db: Database
     ) throws {
         wallet.updatedAt = now
-        try wallet.update(db)
+        try wallet.saveBalance(db)
         var row = WalletTransaction(id: nil, userId: wallet.userId, kind: kind, amount: amount, balanceAfter: wallet.amount,
                                     reservationId: reservationId, idempotencyKey: idempotencyKey, createdAt: now)
-        try row.insert(db)
+        try row.insertRow(db)
     }
 }
 

@@ -25,6 +25,60 @@ struct Token: SnakeCaseRecord, Sendable, Equatable, MutablePersistableRecord {
     mutating func didInsert(_ inserted: InsertionSuccess) {
         id = inserted.rowID
     }
+
+    /// The columns in the table's order, read by index (`init(row:)`): every issue, status poll and
+    /// tick reads tokens, and the Codable path with GRDB's date handling cost several times more.
+    static let columns = "id, user_id, uuid, status, seq, expired_at, admitted_at, last_seen_at, created_at, updated_at"
+
+    /// The token numbered `seq`.
+    static func find(seq: Int64, _ db: Database) throws -> Token? {
+        try fetchOne(db.cachedStatement(sql: "SELECT \(columns) FROM token WHERE seq = ?"), arguments: [seq])
+    }
+
+    /// The user's waiting or active token (one at most, by a unique index).
+    static func live(userId: Int64, _ db: Database) throws -> Token? {
+        try fetchOne(db.cachedStatement(sql: "SELECT \(columns) FROM token WHERE user_id = ? AND status IN ('waiting', 'active')"),
+                     arguments: [userId])
+    }
+
+    /// Inserts the row and takes the id SQLite gave it.
+    mutating func insertRow(_ db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO token (user_id, uuid, status, seq, expired_at, admitted_at, last_seen_at, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [userId, uuid, status.rawValue, seq, expiredAt.map(StoredDate.text), admittedAt.map(StoredDate.text),
+                                     StoredDate.text(lastSeenAt), StoredDate.text(createdAt), StoredDate.text(updatedAt)])
+        id = db.lastInsertedRowID
+    }
+
+    /// Writes back what changes over a token's life: its status and times.
+    func updateRow(_ db: Database) throws {
+        try db.cachedStatement(sql: """
+            UPDATE token SET status = ?, expired_at = ?, admitted_at = ?, last_seen_at = ?, updated_at = ? WHERE id = ?
+            """).execute(arguments: [status.rawValue, expiredAt.map(StoredDate.text), admittedAt.map(StoredDate.text),
+                                     StoredDate.text(lastSeenAt), StoredDate.text(updatedAt), id])
+        guard db.changesCount == 1 else {
+            throw RecordError.recordNotFound(databaseTableName: Self.databaseTableName, key: ["id": id.databaseValue])
+        }
+    }
+}
+
+extension Token {
+    init(row: Row) throws {
+        guard let status = TokenStatus(rawValue: row[3]) else {
+            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "token \(row[0] as Int64? ?? 0): unknown status")
+        }
+        id = row[0]
+        userId = row[1]
+        uuid = row[2]
+        self.status = status
+        seq = row[4]
+        expiredAt = row.storedDate(5)
+        admittedAt = row.storedDate(6)
+        lastSeenAt = try row.requiredDate(7)
+        createdAt = try row.requiredDate(8)
+        updatedAt = try row.requiredDate(9)
+    }
 }
 
 /// The single row of `queue_state`: the signing key and how far issuing and admission have got.
@@ -44,6 +98,30 @@ struct QueueState: SnakeCaseRecord, Sendable, Equatable, PersistableRecord {
     var admitCreditThousandths: Int64
     var lastTickAt: Date?
     var updatedAt: Date
+
+    /// The columns in the table's order, read by index (`init(row:)`).
+    static let columns = "id, signing_key, issued_through, admitted_through, admit_credit_thousandths, last_tick_at, updated_at"
+
+    /// Writes back what issuing and ticks move (the key never changes).
+    func updateRow(_ db: Database) throws {
+        try db.cachedStatement(sql: """
+            UPDATE queue_state SET issued_through = ?, admitted_through = ?, admit_credit_thousandths = ?, last_tick_at = ?,
+                updated_at = ? WHERE id = ?
+            """).execute(arguments: [issuedThrough, admittedThrough, admitCreditThousandths, lastTickAt.map(StoredDate.text),
+                                     StoredDate.text(updatedAt), id])
+    }
+}
+
+extension QueueState {
+    init(row: Row) throws {
+        id = row[0]
+        signingKey = row[1]
+        issuedThrough = row[2]
+        admittedThrough = row[3]
+        admitCreditThousandths = row[4]
+        lastTickAt = row.storedDate(5)
+        updatedAt = try row.requiredDate(6)
+    }
 }
 
 /// The rules of the waiting room (CONTRACT §2).
@@ -145,8 +223,7 @@ struct QueueDatabase: Sendable {
         return try await commits.write { db in
             var expired: [ExpiredTokenRef] = []
             var state = try Self.state(db)
-            if var live = try Token.fetchOne(db, sql: "SELECT * FROM token WHERE user_id = ? AND status IN ('waiting', 'active')",
-                                             arguments: [userId]) {
+            if var live = try Token.live(userId: userId, db) {
                 if let reason = try Self.settle(&live, db, now: now, rules: rules) {
                     expired.append(ExpiredTokenRef(userId: live.userId, seq: live.seq, reason: reason))
                 } else {
@@ -156,12 +233,12 @@ struct QueueDatabase: Sendable {
             }
             state.issuedThrough += 1
             state.updatedAt = now
-            try state.update(db)
+            try state.updateRow(db)
             var token = Token(id: nil, userId: userId, uuid: nonce, status: .waiting, seq: state.issuedThrough,
                               expiredAt: nil, admittedAt: nil, lastSeenAt: now, createdAt: now, updatedAt: now)
-            try token.insert(db)
+            try token.insertRow(db)
             // Read back as stored, so the token's text (which carries created_at) is the same on every later read.
-            guard let stored = try Token.fetchOne(db, sql: "SELECT * FROM token WHERE seq = ?", arguments: [token.seq]) else {
+            guard let stored = try Token.find(seq: token.seq, db) else {
                 throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "token \(token.seq) not found right after its insert")
             }
             return Issued(token: stored, created: true, admittedThrough: state.admittedThrough, expired: expired)
@@ -202,8 +279,7 @@ struct QueueDatabase: Sendable {
         let now = now.wholeMilliseconds
         return try await commits.write { db in
             if let token, try Self.token(db, seq: token.seq, userId: userId, nonce: token.nonce) == nil { return nil }
-            guard var live = try Token.fetchOne(db, sql: "SELECT * FROM token WHERE user_id = ? AND status IN ('waiting', 'active')",
-                                                arguments: [userId]),
+            guard var live = try Token.live(userId: userId, db),
                   token == nil || live.seq == token?.seq,
                   issuedBefore.map({ live.createdAt <= $0 }) ?? true
             else { return [] }
@@ -213,7 +289,7 @@ struct QueueDatabase: Sendable {
             live.status = .expired
             live.expiredAt = now
             live.updatedAt = now
-            try live.update(db)
+            try live.updateRow(db)
             return [ExpiredTokenRef(userId: live.userId, seq: live.seq, reason: .revoked)]
         }
     }
@@ -231,23 +307,23 @@ struct QueueDatabase: Sendable {
         let now = now.wholeMilliseconds
         return try await commits.write { db in
             var outcome = TickOutcome()
-            let lapsed = try Token.fetchAll(db, sql: """
-                SELECT * FROM token WHERE status = 'active' AND expired_at <= ? ORDER BY expired_at LIMIT ?
-                """, arguments: [now, QueueRules.maxBatch])
+            let lapsed = try Token.fetchAll(db.cachedStatement(sql: """
+                SELECT \(Token.columns) FROM token WHERE status = 'active' AND expired_at <= ? ORDER BY expired_at LIMIT ?
+                """), arguments: [StoredDate.text(now), QueueRules.maxBatch])
             for var token in lapsed {
                 token.status = .expired
                 token.updatedAt = now
-                try token.update(db)
+                try token.updateRow(db)
                 outcome.expired.append(ExpiredTokenRef(userId: token.userId, seq: token.seq, reason: .lapsed))
             }
-            let idle = try Token.fetchAll(db, sql: """
-                SELECT * FROM token WHERE status = 'waiting' AND last_seen_at <= ? ORDER BY last_seen_at LIMIT ?
-                """, arguments: [now.addingTimeInterval(-rules.idleSeconds), QueueRules.maxBatch])
+            let idle = try Token.fetchAll(db.cachedStatement(sql: """
+                SELECT \(Token.columns) FROM token WHERE status = 'waiting' AND last_seen_at <= ? ORDER BY last_seen_at LIMIT ?
+                """), arguments: [StoredDate.text(now.addingTimeInterval(-rules.idleSeconds)), QueueRules.maxBatch])
             for var token in idle {
                 token.status = .expired
                 token.expiredAt = now
                 token.updatedAt = now
-                try token.update(db)
+                try token.updateRow(db)
                 outcome.expired.append(ExpiredTokenRef(userId: token.userId, seq: token.seq, reason: .idle))
             }
 
@@ -261,22 +337,23 @@ struct QueueDatabase: Sendable {
             } else {
                 state.admitCreditThousandths = capacity
             }
-            let active = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM token WHERE status = 'active'") ?? 0
+            let active = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM token WHERE status = 'active'")) ?? 0
             // Times are stored to the millisecond; half a millisecond of slack keeps an admission made
             // exactly one second ago out of the window whichever way the float rounds.
-            let lastSecond = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM token WHERE admitted_at > ?",
-                                              arguments: [now.addingTimeInterval(-0.9995)]) ?? 0
+            let lastSecond = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM token WHERE admitted_at > ?"),
+                                              arguments: [StoredDate.text(now.addingTimeInterval(-0.9995))]) ?? 0
             let budget = max(0, min(Int(state.admitCreditThousandths / 1000), rules.maxActive - active,
                                     rules.admitPerSecond - lastSecond, QueueRules.maxBatch))
             if budget > 0 {
-                let head = try Token.fetchAll(db, sql: "SELECT * FROM token WHERE status = 'waiting' ORDER BY seq LIMIT ?",
-                                              arguments: [budget])
+                let head = try Token.fetchAll(db.cachedStatement(sql: """
+                    SELECT \(Token.columns) FROM token WHERE status = 'waiting' ORDER BY seq LIMIT ?
+                    """), arguments: [budget])
                 for var token in head {
                     token.status = .active
                     token.admittedAt = now
                     token.expiredAt = now.addingTimeInterval(rules.activeSeconds).wholeMilliseconds
                     token.updatedAt = now
-                    try token.update(db)
+                    try token.updateRow(db)
                     outcome.admitted.append(token)
                 }
                 state.admitCreditThousandths -= Int64(head.count) * 1000
@@ -284,7 +361,7 @@ struct QueueDatabase: Sendable {
             }
             state.lastTickAt = now
             state.updatedAt = now
-            try state.update(db)
+            try state.updateRow(db)
             outcome.admittedThrough = state.admittedThrough
             return outcome
         }
@@ -293,14 +370,14 @@ struct QueueDatabase: Sendable {
     // MARK: Helpers (inside a transaction)
 
     static func state(_ db: Database) throws -> QueueState {
-        guard let state = try QueueState.fetchOne(db, key: 1) else {
+        guard let state = try QueueState.fetchOne(db.cachedStatement(sql: "SELECT \(QueueState.columns) FROM queue_state WHERE id = 1")) else {
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "queue_state has no row; the v1 migration makes it")
         }
         return state
     }
 
     static func token(_ db: Database, seq: Int64, userId: Int64, nonce: Data) throws -> Token? {
-        guard let token = try Token.fetchOne(db, sql: "SELECT * FROM token WHERE seq = ?", arguments: [seq]),
+        guard let token = try Token.find(seq: seq, db),
               token.userId == userId, token.uuid == nonce
         else { return nil }
         return token
@@ -322,7 +399,7 @@ struct QueueDatabase: Sendable {
         }
         token.status = .expired
         token.updatedAt = now
-        try token.update(db)
+        try token.updateRow(db)
         return reason
     }
 
@@ -331,7 +408,7 @@ struct QueueDatabase: Sendable {
         guard token.status == .waiting else { return }
         token.lastSeenAt = now
         token.updatedAt = now
-        try token.update(db)
+        try token.updateRow(db)
     }
 }
 
