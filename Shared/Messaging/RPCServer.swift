@@ -8,7 +8,10 @@ import ZeroMQ
 /// for a business refusal; any other error becomes an `internal` error reply.
 package struct RPCHandlers: Sendable {
     typealias Handler = @Sendable (_ frame: Data, _ head: RequestHead, _ logger: Logger) async throws -> Data
+    typealias ImmediateHandler = @Sendable (_ frame: Data, _ head: RequestHead) throws -> Data
     private(set) var table: [String: Handler] = [:]
+    /// Handlers answered on the socket's own thread (see `onSocketThread`).
+    private(set) var immediate: [String: ImmediateHandler] = [:]
 
     package init() {}
 
@@ -17,19 +20,34 @@ package struct RPCHandlers: Sendable {
         _ method: RPCMethod<Request, Response>,
         _ handle: @escaping @Sendable (Request) async throws -> Response
     ) {
-        precondition(table[method.name] == nil, "\(method.name) registered twice")
+        precondition(table[method.name] == nil && immediate[method.name] == nil, "\(method.name) registered twice")
         table[method.name] = { frame, head, _ in
-            let request: Request
-            do {
-                request = try WireCodec.decodeRequest(Request.self, from: frame, routedBy: head)
-            } catch let error as DecodingError {
-                throw RemoteError.badRequest(WireCodec.describe(error))
-            }
-            return try WireCodec.encoder.encode(try await handle(request))
+            try WireCodec.encoder.encode(try await handle(try Self.decode(Request.self, frame, head)))
         }
     }
 
-    package var methodNames: [String] { table.keys.sorted() }
+    /// Registers a handler that never waits (no database, no I/O, no lock held for long): it runs
+    /// on the server's socket thread as the request arrives and its reply leaves at once, without
+    /// the two thread hand-offs (to Swift's pool and back) an async handler costs.
+    package mutating func onSocketThread<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ handle: @escaping @Sendable (Request) throws -> Response
+    ) {
+        precondition(table[method.name] == nil && immediate[method.name] == nil, "\(method.name) registered twice")
+        immediate[method.name] = { frame, head in
+            try WireCodec.encoder.encode(try handle(try Self.decode(Request.self, frame, head)))
+        }
+    }
+
+    private static func decode<Request: Decodable>(_ type: Request.Type, _ frame: Data, _ head: RequestHead) throws -> Request {
+        do {
+            return try WireCodec.decodeRequest(Request.self, from: frame, routedBy: head)
+        } catch let error as DecodingError {
+            throw RemoteError.badRequest(WireCodec.describe(error))
+        }
+    }
+
+    package var methodNames: [String] { (Array(table.keys) + Array(immediate.keys)).sorted() }
 }
 
 /// What every service answers to `<service>.ping`.
@@ -51,6 +69,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
     package let service: String
     package let endpoint: String
     private let handlers: [String: RPCHandlers.Handler]
+    private let immediateHandlers: [String: RPCHandlers.ImmediateHandler]
     private let logger: Logger
     private let maxInFlight: Int
     private let drainTimeout: Duration
@@ -90,13 +109,14 @@ package final class RPCServer: SocketService, SocketLoopDriver {
     ) {
         var handlers = handlers
         let startedAt = self.startedAt
-        handlers.on(RPCMethod<Empty, PingReply>("\(service).ping", idempotent: true)) { _ in
+        handlers.onSocketThread(RPCMethod<Empty, PingReply>("\(service).ping", idempotent: true)) { _ in
             PingReply(service: service, pid: ProcessInfo.processInfo.processIdentifier,
                       uptimeSeconds: (ContinuousClock.now - startedAt) / .seconds(1))
         }
         self.service = service
         self.endpoint = endpoint
         self.handlers = handlers.table
+        self.immediateHandlers = handlers.immediate
         var logger = logger
         logger[metadataKey: "rpc.endpoint"] = .string(endpoint)
         self.logger = logger
@@ -112,7 +132,8 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         try socket.bind(endpoint)
         let started = try SocketLoop(name: "rpc-server \(service)", socket: socket, driver: self)
         loop.withLock { $0 = started }
-        logger.info("answering requests", metadata: ["rpc.methods": .string(handlers.keys.sorted().joined(separator: ","))])
+        let methods = (Array(handlers.keys) + Array(immediateHandlers.keys)).sorted()
+        logger.info("answering requests", metadata: ["rpc.methods": .string(methods.joined(separator: ","))])
     }
 
     /// True once `start` has bound the endpoint (and until the process ends): what readiness waits for.
@@ -147,6 +168,12 @@ package final class RPCServer: SocketService, SocketLoopDriver {
             reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unsupportedVersion(head.v)), on: socket)
             return
         }
+        if let immediate = immediateHandlers[head.method] {
+            let draining = state.withLock { $0.drainingSince != nil }
+            let outcome = draining ? .failure(RemoteError.shuttingDown) : Result { try immediate(frame, head) }
+            reply(route, answer(id: head.id, outcome, logger: logger), on: socket)
+            return
+        }
         guard let handler = handlers[head.method] else {
             reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unknownMethod(head.method)), on: socket)
             return
@@ -172,18 +199,13 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         logger[metadataKey: "rpc.method"] = .string(head.method)
         logger[metadataKey: "rpc.id"] = .string(head.id)
         Task { [logger] in
-            let answer: Data
+            let outcome: Result<Data, any Error>
             do {
-                answer = WireCodec.encodeReply(id: head.id, body: try await handler(frame, head, logger))
-            } catch let error as RemoteError {
-                logger.debug("refused", metadata: ["rpc.error": .string(error.code)])
-                answer = WireCodec.encodeErrorReply(id: head.id, error: error)
+                outcome = .success(try await handler(frame, head, logger))
             } catch {
-                logger.error("handler failed", metadata: ["rpc.error": .string("\(error)")])
-                answer = WireCodec.encodeErrorReply(id: head.id, error: .internalError)
+                outcome = .failure(error)
             }
-            let fitting = answer.count <= WireCodec.maxFrameBytes ? answer
-                : WireCodec.encodeErrorReply(id: head.id, error: .tooLarge)
+            let fitting = self.answer(id: head.id, outcome, logger: logger)
             self.state.withLock { state in
                 state.inFlight -= 1
                 state.handling.remove(key)
@@ -232,6 +254,23 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         // Closing with linger 0 would discard the replies just queued; give them a moment to leave.
         try? socket.set(.linger(milliseconds: 500))
         logger.info("stopped answering requests")
+    }
+
+    /// The reply frame for a handler's outcome: its body, its refusal, `internal` for any other
+    /// failure, and `too_large` for a body no frame may carry.
+    private func answer(id: String, _ outcome: Result<Data, any Error>, logger: Logger) -> Data {
+        let answer: Data
+        switch outcome {
+        case .success(let body):
+            answer = WireCodec.encodeReply(id: id, body: body)
+        case .failure(let error as RemoteError):
+            logger.debug("refused", metadata: ["rpc.error": .string(error.code)])
+            answer = WireCodec.encodeErrorReply(id: id, error: error)
+        case .failure(let error):
+            logger.error("handler failed", metadata: ["rpc.error": .string("\(error)")])
+            answer = WireCodec.encodeErrorReply(id: id, error: .internalError)
+        }
+        return answer.count <= WireCodec.maxFrameBytes ? answer : WireCodec.encodeErrorReply(id: id, error: .tooLarge)
     }
 
     /// A frame of another shape parsed in full; an undecodable one is answered `bad_request` here.

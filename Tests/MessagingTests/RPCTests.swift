@@ -77,6 +77,35 @@ struct RPCTests {
         await server.stop()
     }
 
+    @Test("a handler registered for the socket's thread runs there, and answers, refuses and reports a bad body like any other")
+    func socketThreadHandlers() async throws {
+        let endpoint = try TemporaryDirectory("rpc").ipc("s")
+        // Run on the socket's thread, a handler is in no Swift task; an async handler always is.
+        let inTask = Mutex<[Bool]>([])
+        var handlers = RPCHandlers()
+        handlers.onSocketThread(Self.echo) { request in
+            let task = withUnsafeCurrentTask { $0 != nil }
+            inTask.withLock { $0.append(task) }
+            return request
+        }
+        handlers.onSocketThread(Self.refuse) { _ in throw RemoteError("seat_unavailable", "someone else holds it") }
+        handlers.onSocketThread(Self.crash) { _ in throw Boom() }
+        let server = RPCServer(service: "test", endpoint: endpoint, handlers: handlers, logger: Self.logger)
+        try server.start()
+        let client = try RPCClient(endpoint: endpoint, logger: Self.logger, defaultTimeout: .seconds(10))
+        for call in 0..<3 {
+            #expect(try await client.call(Self.echo, Echo(caller: 7, call: call)) == Echo(caller: 7, call: call))
+        }
+        #expect(inTask.withLock { $0 } == [false, false, false])
+        await #expect(throws: RemoteError("seat_unavailable", "someone else holds it")) { try await client.call(Self.refuse, Empty()) }
+        await #expect(throws: RemoteError.internalError) { try await client.call(Self.crash, Empty()) }
+        let reply = try await client.callRaw(method: Self.echo.name, body: Data(#"{"caller":"x"}"#.utf8), idempotent: false)
+        #expect(try WireCodec.decodeReplyHead(reply).error?.code == "bad_request")
+        #expect(try await client.call(Self.ping, Empty()).service == "test")
+        await client.close()
+        await server.stop()
+    }
+
     @Test("business refusals arrive as sent; unknown methods and failing handlers get error replies")
     func errorReplies() async throws {
         let endpoint = try freeTCPEndpoint()
