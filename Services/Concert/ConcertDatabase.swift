@@ -476,14 +476,11 @@ struct SeatRecord: SnakeCaseRecord, Sendable {
     /// hold), and the Codable path, or names and GRDB's date parsing, cost several times more per
     /// row (profiled: `make bench`, docs/benchmarks.md).
     init(row: Row) throws {
-        guard let status = SeatStatus(rawValue: row[4]) else {
-            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "concert_seat \(row[0] as Int64? ?? 0): unknown status")
-        }
         id = row[0]
         concertScheduleId = row[1]
         number = row[2]
         price = row[3]
-        self.status = status
+        status = try row.stored(4, of: Self.databaseTableName)
         expiredAt = row.storedDate(5)
         reservationId = row[6]
         createdAt = try row.requiredDate(7)

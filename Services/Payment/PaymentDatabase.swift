@@ -47,7 +47,7 @@ struct Wallet: PaymentRecord {
     func saveBalance(_ db: Database) throws {
         try db.cachedStatement(sql: "UPDATE wallet SET amount = ?, updated_at = ? WHERE id = ?")
             .execute(arguments: [amount, StoredDate.text(updatedAt), id])
-        guard db.changesCount == 1 else { throw RemoteError.internalError }
+        try db.expectOneRowUpdated(in: Self.databaseTableName, key: ["id": id])
     }
 }
 
@@ -97,7 +97,7 @@ struct Payment: PaymentRecord {
     func saveRefund(_ db: Database) throws {
         try db.cachedStatement(sql: "UPDATE payment SET refunded_at = ?, updated_at = ? WHERE id = ?")
             .execute(arguments: [refundedAt.map(StoredDate.text), StoredDate.text(updatedAt), id])
-        guard db.changesCount == 1 else { throw RemoteError.internalError }
+        try db.expectOneRowUpdated(in: Self.databaseTableName, key: ["id": id])
     }
 }
 
@@ -157,12 +157,9 @@ struct WalletTransaction: PaymentRecord {
 
 extension WalletTransaction {
     init(row: Row) throws {
-        guard let kind = Kind(rawValue: row[2]) else {
-            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "wallet_transaction \(row[0] as Int64? ?? 0): unknown kind")
-        }
         id = row[0]
         userId = row[1]
-        self.kind = kind
+        kind = try row.stored(2, of: Self.databaseTableName)
         amount = row[3]
         balanceAfter = row[4]
         reservationId = row[5]

@@ -57,21 +57,16 @@ struct Token: SnakeCaseRecord, Sendable, Equatable, MutablePersistableRecord {
             UPDATE token SET status = ?, expired_at = ?, admitted_at = ?, last_seen_at = ?, updated_at = ? WHERE id = ?
             """).execute(arguments: [status.rawValue, expiredAt.map(StoredDate.text), admittedAt.map(StoredDate.text),
                                      StoredDate.text(lastSeenAt), StoredDate.text(updatedAt), id])
-        guard db.changesCount == 1 else {
-            throw RecordError.recordNotFound(databaseTableName: Self.databaseTableName, key: ["id": id.databaseValue])
-        }
+        try db.expectOneRowUpdated(in: Self.databaseTableName, key: ["id": id])
     }
 }
 
 extension Token {
     init(row: Row) throws {
-        guard let status = TokenStatus(rawValue: row[3]) else {
-            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "token \(row[0] as Int64? ?? 0): unknown status")
-        }
         id = row[0]
         userId = row[1]
         uuid = row[2]
-        self.status = status
+        status = try row.stored(3, of: Self.databaseTableName)
         seq = row[4]
         expiredAt = row.storedDate(5)
         admittedAt = row.storedDate(6)
@@ -109,6 +104,7 @@ struct QueueState: SnakeCaseRecord, Sendable, Equatable, PersistableRecord {
                 updated_at = ? WHERE id = ?
             """).execute(arguments: [issuedThrough, admittedThrough, admitCreditThousandths, lastTickAt.map(StoredDate.text),
                                      StoredDate.text(updatedAt), id])
+        try db.expectOneRowUpdated(in: Self.databaseTableName, key: ["id": id])
     }
 }
 

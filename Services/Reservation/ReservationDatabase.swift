@@ -76,9 +76,7 @@ struct ReservationRecord: SnakeCaseRecord, MutablePersistableRecord, Sendable {
     /// Writes every column back; the row must exist.
     func updateRow(_ db: Database) throws {
         try db.cachedStatement(sql: Self.updateSQL).execute(arguments: StatementArguments(values + [id]))
-        guard db.changesCount == 1 else {
-            throw RecordError.recordNotFound(databaseTableName: Self.databaseTableName, key: ["id": id.databaseValue])
-        }
+        try db.expectOneRowUpdated(in: Self.databaseTableName, key: ["id": id])
     }
 
     /// The id the saga gives other services: the hold's owner, the debit's key.
@@ -105,9 +103,6 @@ extension ReservationRecord {
     /// Read column by column, in the order of `columns`: every step of every saga reads this row,
     /// and the Codable path with GRDB's date parsing cost several times more (docs/benchmarks.md).
     init(row: Row) throws {
-        guard let status = ReservationStatus(rawValue: row[7]) else {
-            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "reservation \(row[0] as Int64? ?? 0): unknown status")
-        }
         id = row[0]
         userId = row[1]
         concertSeatId = row[2]
@@ -115,7 +110,7 @@ extension ReservationRecord {
         concertId = row[4]
         seatNumber = row[5]
         price = row[6]
-        self.status = status
+        status = try row.stored(7, of: Self.databaseTableName)
         expiredAt = try row.requiredDate(8)
         reservationEndAt = try row.requiredDate(9)
         recorded = row[10]
@@ -192,9 +187,7 @@ struct SagaRecord: SnakeCaseRecord, PersistableRecord, Sendable {
     func updateRow(_ db: Database) throws {
         try db.cachedStatement(sql: "UPDATE saga SET kind = ?, step = ?, updated_at = ? WHERE reservation_id = ?")
             .execute(arguments: [kind.rawValue, step.rawValue, StoredDate.text(updatedAt), reservationId])
-        guard db.changesCount == 1 else {
-            throw RecordError.recordNotFound(databaseTableName: Self.databaseTableName, key: ["reservation_id": reservationId.databaseValue])
-        }
+        try db.expectOneRowUpdated(in: Self.databaseTableName, key: ["reservation_id": reservationId])
     }
 
     func deleteRow(_ db: Database) throws {
@@ -205,13 +198,10 @@ struct SagaRecord: SnakeCaseRecord, PersistableRecord, Sendable {
 extension SagaRecord {
     /// Read by index, in the order of `columns`.
     init(row: Row) throws {
-        guard let kind = SagaKind(rawValue: row[2]), let step = SagaStep(rawValue: row[3]) else {
-            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "saga \(row[0] as Int64? ?? 0): unknown kind or step")
-        }
         reservationId = row[0]
         runId = row[1]
-        self.kind = kind
-        self.step = step
+        kind = try row.stored(2, of: Self.databaseTableName)
+        step = try row.stored(3, of: Self.databaseTableName)
         idempotencyKey = row[4]
         startedAt = try row.requiredDate(5)
         updatedAt = try row.requiredDate(6)

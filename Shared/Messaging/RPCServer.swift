@@ -70,6 +70,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
     package let endpoint: String
     private let handlers: [String: RPCHandlers.Handler]
     private let immediateHandlers: [String: RPCHandlers.ImmediateHandler]
+    private let methodNames: [String]
     private let logger: Logger
     private let maxInFlight: Int
     private let drainTimeout: Duration
@@ -117,6 +118,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         self.endpoint = endpoint
         self.handlers = handlers.table
         self.immediateHandlers = handlers.immediate
+        self.methodNames = handlers.methodNames
         var logger = logger
         logger[metadataKey: "rpc.endpoint"] = .string(endpoint)
         self.logger = logger
@@ -132,8 +134,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         try socket.bind(endpoint)
         let started = try SocketLoop(name: "rpc-server \(service)", socket: socket, driver: self)
         loop.withLock { $0 = started }
-        let methods = (Array(handlers.keys) + Array(immediateHandlers.keys)).sorted()
-        logger.info("answering requests", metadata: ["rpc.methods": .string(methods.joined(separator: ","))])
+        logger.info("answering requests", metadata: ["rpc.methods": .string(methodNames.joined(separator: ","))])
     }
 
     /// True once `start` has bound the endpoint (and until the process ends): what readiness waits for.
@@ -171,7 +172,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         if let immediate = immediateHandlers[head.method] {
             let draining = state.withLock { $0.drainingSince != nil }
             let outcome = draining ? .failure(RemoteError.shuttingDown) : Result { try immediate(frame, head) }
-            reply(route, answer(id: head.id, outcome, logger: logger), on: socket)
+            reply(route, Self.answer(id: head.id, outcome, logger: logger), on: socket)
             return
         }
         guard let handler = handlers[head.method] else {
@@ -205,7 +206,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
             } catch {
                 outcome = .failure(error)
             }
-            let fitting = self.answer(id: head.id, outcome, logger: logger)
+            let fitting = Self.answer(id: head.id, outcome, logger: logger)
             self.state.withLock { state in
                 state.inFlight -= 1
                 state.handling.remove(key)
@@ -258,7 +259,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
 
     /// The reply frame for a handler's outcome: its body, its refusal, `internal` for any other
     /// failure, and `too_large` for a body no frame may carry.
-    private func answer(id: String, _ outcome: Result<Data, any Error>, logger: Logger) -> Data {
+    private static func answer(id: String, _ outcome: Result<Data, any Error>, logger: Logger) -> Data {
         let answer: Data
         switch outcome {
         case .success(let body):
