@@ -160,7 +160,8 @@ struct ConcertDatabase: Sendable {
             }
             try Catalog.validate(until: until, now: now)
             guard found.schedule.isOpen(at: now) else {
-                throw RemoteError(ConcertAPI.Code.scheduleClosed, "seat \(seatId) is outside its reservation window")
+                throw RemoteError(ConcertAPI.Code.scheduleClosed, ConcertAPI.closedMessage(
+                    seatNumber: found.seat.number, from: found.schedule.reservationStartAt, until: found.schedule.reservationEndAt))
             }
             // The one conditional update that decides who gets the seat.
             try db.cachedStatement(sql: """
@@ -168,7 +169,7 @@ struct ConcertDatabase: Sendable {
                 WHERE id = ? AND (status = 'available' OR (status = 'reserving' AND expired_at <= ?))
                 """).execute(arguments: [reservationId, StoredDate.text(until), StoredDate.text(now), seatId, StoredDate.text(now)])
             guard db.changesCount == 1 else {
-                throw RemoteError(ConcertAPI.Code.seatUnavailable, "seat \(seatId) is held or sold")
+                throw RemoteError(ConcertAPI.Code.seatUnavailable, "seat \(found.seat.number) is held or sold")
             }
             try Self.seatChanged(db, found, now: now)
             return Outcome(seat: try Self.fetchSeat(db, id: seatId).detail(at: now), changed: true)

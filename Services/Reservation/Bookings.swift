@@ -40,40 +40,42 @@ struct Bookings: Sendable {
 
     // MARK: Reserve
 
-    /// `reservation.reserve`: checks the seat, its window and the user's holds, then holds the seat.
+    /// `reservation.reserve`: checks the user's holds, then holds the seat. Concert's hold checks the
+    /// seat and its window and answers the seat's details, so the common case is one call to concert.
+    /// The refusals keep CONTRACT §3's order (`not_found`, `schedule_closed`, `hold_limit`,
+    /// `seat_unavailable`): a user at the limit asks concert about the seat before being told so.
     func reserve(_ request: Reserve) async throws -> ReserveOutcome {
         try Self.validate(userId: request.userId)
         guard request.seatId > 0 else { throw Self.invalid("seatId must be a positive integer") }
-        let seat: SeatDetail
-        switch try await ask(ConcertAPI.seat, SeatRef(seatId: request.seatId)) {
-        case .success(let found): seat = found
-        case .failure(let refusal) where refusal.code == ConcertAPI.Code.notFound:
-            throw RemoteError(ReservationAPI.Code.notFound, "no seat \(request.seatId)")
-        case .failure(let refusal): throw refusal
-        }
         let now = clock.now()
-        guard seat.reservationStartAt <= now && now < seat.reservationEndAt else {
-            throw Self.scheduleClosed(seat)
-        }
-        let start = try await database.beginReserve(userId: request.userId, seat: seat, holdUntil: now.addingTimeInterval(rules.holdSeconds),
+        let start = try await database.beginReserve(userId: request.userId, seatId: request.seatId, holdUntil: now.addingTimeInterval(rules.holdSeconds),
                                                     maxHolds: rules.maxHoldsPerUser, now: now)
         let record: ReservationRecord
         switch start {
-        case .existing(let mine): return ReserveOutcome(reservation: mine.view, created: false)
+        case .existing(let mine):
+            guard now < mine.reservationEndAt else { throw Self.scheduleClosed(seatNumber: mine.seatNumber, until: mine.reservationEndAt) }
+            return ReserveOutcome(reservation: mine.view, created: false)
+        case .atHoldLimit(let count):
+            try await refuseClosedOrUnknownSeat(request.seatId, now: now)
+            throw RemoteError(ReservationAPI.Code.holdLimit, "you already hold \(count) seats, the most one user may hold at once")
         case .started(let started): record = started
         }
         let id = try record.id.orInternal()
         do {
-            let hold = HoldSeat(seatId: seat.id, reservationId: record.sagaKey, until: record.expiredAt)
+            let hold = HoldSeat(seatId: request.seatId, reservationId: record.sagaKey, until: record.expiredAt)
             switch try await ask(ConcertAPI.hold, hold) {
-            case .success(let held):
-                let recorded = try await database.recordHold(id: id, heldUntil: held.heldUntil ?? record.expiredAt, now: clock.now())
+            case .success(let seat):
+                let recorded = try await database.recordHold(id: id, seat: seat, heldUntil: seat.heldUntil ?? record.expiredAt, now: clock.now())
                 return ReserveOutcome(reservation: recorded.view, created: true)
             case .failure(let refusal):
                 try await database.dropRefusedHold(id: id, reason: refusal.code, now: clock.now())
-                throw refusal.code == ConcertAPI.Code.scheduleClosed ? Self.scheduleClosed(seat)
-                    : refusal.code == ConcertAPI.Code.seatUnavailable ? RemoteError(ReservationAPI.Code.seatUnavailable, "seat \(seat.number) is taken")
-                    : refusal
+                switch refusal.code {
+                case ConcertAPI.Code.notFound: throw Self.noSeat(request.seatId)
+                // Concert's messages name the seat by its number, as users know it.
+                case ConcertAPI.Code.scheduleClosed: throw RemoteError(ReservationAPI.Code.scheduleClosed, refusal.message)
+                case ConcertAPI.Code.seatUnavailable: throw RemoteError(ReservationAPI.Code.seatUnavailable, refusal.message)
+                default: throw refusal
+                }
             }
         } catch let error as RemoteError where error.code != ReservationAPI.Code.serviceUnavailable {
             throw error
@@ -83,6 +85,19 @@ struct Bookings: Sendable {
             try? await database.abandonHold(id: id, now: clock.now())
             runner.drive(id)
             throw error
+        }
+    }
+
+    /// The refusals that come before `hold_limit`: an unknown seat, or one outside its window.
+    private func refuseClosedOrUnknownSeat(_ seatId: Int64, now: Date) async throws {
+        switch try await ask(ConcertAPI.seat, SeatRef(seatId: seatId)) {
+        case .success(let seat):
+            guard seat.reservationStartAt <= now && now < seat.reservationEndAt else {
+                throw RemoteError(ReservationAPI.Code.scheduleClosed, ConcertAPI.closedMessage(
+                    seatNumber: seat.number, from: seat.reservationStartAt, until: seat.reservationEndAt))
+            }
+        case .failure(let refusal) where refusal.code == ConcertAPI.Code.notFound: throw Self.noSeat(seatId)
+        case .failure(let refusal): throw refusal
         }
     }
 
@@ -192,8 +207,11 @@ struct Bookings: Sendable {
         guard userId > 0 else { throw invalid("userId must be a positive integer") }
     }
 
-    static func scheduleClosed(_ seat: SeatDetail) -> RemoteError {
-        RemoteError(ReservationAPI.Code.scheduleClosed,
-                    "seat \(seat.number) can be reserved only from \(seat.reservationStartAt) until \(seat.reservationEndAt)")
+    static func scheduleClosed(seatNumber: Int, until end: Date) -> RemoteError {
+        RemoteError(ReservationAPI.Code.scheduleClosed, "seat \(seatNumber) could be reserved only until \(end)")
+    }
+
+    static func noSeat(_ seatId: Int64) -> RemoteError {
+        RemoteError(ReservationAPI.Code.notFound, "no seat \(seatId)")
     }
 }

@@ -335,24 +335,29 @@ struct ReservationDatabase: Sendable {
         case existing(ReservationRecord)
         /// A new row (not yet shown) and its saga at the `hold` step.
         case started(ReservationRecord)
+        /// The user has this many live holds, the most allowed: nothing was written.
+        case atHoldLimit(Int)
     }
 
-    /// Starts a reservation of `seat` for the user, unless they hold it already; refuses
+    /// Starts a reservation of seat `seatId` for the user, unless they hold it already; refuses
     /// `hold_limit` when they have `maxHolds` live holds. The count and the insert are one
     /// transaction, so concurrent requests of one user cannot pass the limit together.
-    func beginReserve(userId: Int64, seat: SeatDetail, holdUntil: Date, maxHolds: Int, now: Date) async throws -> ReserveStart {
+    ///
+    /// The row is written before concert is asked, so a crash after the hold leaves a saga that
+    /// releases it. Until the hold's answer names the seat (`recordHold`), the row knows only the
+    /// seat's id: its schedule, concert, number and price read 0 and its window ends with the hold.
+    /// Such a row is never shown, paid, canceled or reconciled (all of those read `recorded` rows).
+    func beginReserve(userId: Int64, seatId: Int64, holdUntil: Date, maxHolds: Int, now: Date) async throws -> ReserveStart {
         try await commits.write { db in
             let live = try ReservationRecord.fetchAll(db.cachedStatement(sql: """
                 SELECT \(ReservationRecord.columns) FROM reservation WHERE user_id = ? AND status = 'reserving' AND expired_at > ?
                 """), arguments: [userId, StoredDate.text(now)])
-            if let mine = live.first(where: { $0.concertSeatId == seat.id && $0.recorded }) { return .existing(mine) }
-            guard live.count < maxHolds else {
-                throw RemoteError(ReservationAPI.Code.holdLimit, "you already hold \(live.count) seats, the most one user may hold at once")
-            }
+            if let mine = live.first(where: { $0.concertSeatId == seatId && $0.recorded }) { return .existing(mine) }
+            guard live.count < maxHolds else { return .atHoldLimit(live.count) }
             var record = ReservationRecord(
-                id: try Self.newId(db), userId: userId, concertSeatId: seat.id, concertScheduleId: seat.scheduleId, concertId: seat.concertId,
-                seatNumber: seat.number, price: Int64(seat.price), status: .reserving, expiredAt: holdUntil,
-                reservationEndAt: seat.reservationEndAt, recorded: false, holdExtendedTo: nil, debitSent: false,
+                id: try Self.newId(db), userId: userId, concertSeatId: seatId, concertScheduleId: 0, concertId: 0,
+                seatNumber: 0, price: 0, status: .reserving, expiredAt: holdUntil,
+                reservationEndAt: holdUntil, recorded: false, holdExtendedTo: nil, debitSent: false,
                 paymentId: nil, paidAt: nil, paidBalance: nil, cancelReason: nil, createdAt: now, updatedAt: now)
             try record.insertRow(db)
             try Self.startSaga(.reserve, at: .hold, for: try record.id.orInternal(), key: nil, now: now, db)
@@ -370,13 +375,19 @@ struct ReservationDatabase: Sendable {
         }
     }
 
-    /// The hold was granted: the reservation is recorded and shown from now on.
-    func recordHold(id: Int64, heldUntil: Date, now: Date) async throws -> ReservationRecord {
+    /// The hold was granted: the reservation takes the seat's details from concert's answer and is
+    /// recorded, shown from now on.
+    func recordHold(id: Int64, seat: SeatDetail, heldUntil: Date, now: Date) async throws -> ReservationRecord {
         try await commits.write { db in
-            guard var record = try ReservationRecord.find(id, db),
+            guard var record = try ReservationRecord.find(id, db), record.concertSeatId == seat.id,
                   let saga = try SagaRecord.find(id, db), saga.kind == .reserve else {
                 throw RemoteError.internalError
             }
+            record.concertScheduleId = seat.scheduleId
+            record.concertId = seat.concertId
+            record.seatNumber = seat.number
+            record.price = Int64(seat.price)
+            record.reservationEndAt = seat.reservationEndAt
             record.recorded = true
             record.expiredAt = heldUntil
             record.updatedAt = now

@@ -62,6 +62,11 @@ package enum ConcertAPI {
         package static let seatReleased = "seat.released"
     }
 
+    /// A `schedule_closed` refusal's message, the same from concert's hold and reservation's own checks.
+    package static func closedMessage(seatNumber: Int, from start: Date, until end: Date) -> String {
+        "seat \(seatNumber) can be reserved only from \(start) until \(end)"
+    }
+
     /// Limits the service enforces on `createConcert`, published so callers can validate early.
     package enum Limits {
         package static let titleLength = 1...200

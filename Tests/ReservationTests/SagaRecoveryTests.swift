@@ -85,7 +85,7 @@ struct SagaRecoveryTests {
             let user = try await world.user()
             let seatId = try #require(try await world.seats().first)
             let database = world.reservation.runner.database
-            let start = try await database.beginReserve(userId: user, seat: try await world.seat(seatId),
+            let start = try await database.beginReserve(userId: user, seatId: seatId,
                                                         holdUntil: world.clock.now().addingTimeInterval(300), maxHolds: 4, now: world.clock.now())
             guard case .started(let record) = start else { Issue.record("expected a new reservation"); return }
             _ = try await world.catalog.hold(HoldSeat(seatId: seatId, reservationId: record.sagaKey, until: record.expiredAt))

@@ -19,6 +19,8 @@ struct SagaTests {
             let seat = try #require(try await world.seats(price: 70_000).first)
             let held = try await world.reserve(user, seat)
             #expect(held.status == .reserving && held.seatId == seat && held.price == 70_000 && held.seatNumber == 1)
+            let detail = try await world.seat(seat)
+            #expect(held.scheduleId == detail.scheduleId && held.concertId == detail.concertId)
             // Ids are random below 2^53, so a restored backup never hands out an id peers already know.
             #expect((1..<(1 << 53)).contains(held.id))
             #expect(abs(held.expiresAt.timeIntervalSince(world.clock.now()) - 300) < 0.01)
@@ -201,6 +203,27 @@ struct SagaTests {
             #expect(try await world.list(alice).count == 2)
             #expect(try await world.list(bob).isEmpty)
             #expect(try await world.seat(open[2]).status == .available)
+            try await world.expectInvariants()
+        }
+    }
+
+    @Test("a reservation's row is written before the hold with only the seat's id, and takes the seat's details from the hold's answer")
+    func reservationTakesSeatFromHold() async throws {
+        try await withWorld { world in
+            let user = try await world.user()
+            let seatId = try #require(try await world.seats(price: 42_000, closesIn: 60).first)
+            let held = try await world.reserve(user, seatId)
+            let stored = try #require(try await world.reservation.runner.database.reservation(id: held.id))
+            let seat = try await world.seat(seatId)
+            #expect(stored.recorded && stored.concertSeatId == seatId && stored.concertScheduleId == seat.scheduleId
+                    && stored.concertId == seat.concertId && stored.seatNumber == seat.number && stored.price == 42_000)
+            // Times cross the wire at millisecond precision.
+            #expect(abs(stored.reservationEndAt.timeIntervalSince(seat.reservationEndAt)) < 0.001)
+            #expect(abs(stored.expiredAt.timeIntervalSince(try #require(seat.heldUntil))) < 0.001)
+            // Asked again once the window has closed, a live hold is refused like any seat of a closed schedule.
+            world.clock.advance(by: 61)
+            let closed = await refusal { try await world.reserve(user, seatId) }
+            #expect(closed == ReservationAPI.Code.scheduleClosed)
             try await world.expectInvariants()
         }
     }
