@@ -152,6 +152,7 @@ struct Bookings: Sendable {
         let runId = UUID().uuidString
         runner.watch(runId)
         defer { runner.unwatch(runId) }
+        let started: SagaRows
         switch try await database.beginPay(request, run: runId, extension: rules.extensionSeconds, now: clock.now()) {
         case .replay(let answer):
             return answer
@@ -159,10 +160,12 @@ struct Bookings: Sendable {
             relay?.nudge()
             runner.drive(id)
             throw ReservationDatabase.expired(id)
-        case .started:
-            break
+        case .started(let rows):
+            started = rows
         }
-        switch await runner.awaitEnd(id, run: runId, within: rules.answerWithin) {
+        switch await runner.awaitEnd(id, run: runId, from: started, within: rules.answerWithin) {
+        case .paid(let answer):
+            return answer
         case .refused(let refusal):
             throw refusal
         case nil, .interrupted:

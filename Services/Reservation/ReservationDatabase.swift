@@ -208,6 +208,12 @@ extension SagaRecord {
     }
 }
 
+/// A saga row and its reservation as one transaction saw them: what a step of a drive starts from.
+struct SagaRows: Sendable {
+    let saga: SagaRecord
+    let reservation: ReservationRecord
+}
+
 /// The reservation service's SQLite file (GRDB's `AppDatabase` style): the schema and one method
 /// per intent, each one write transaction. A saga's next step is committed before it is sent, with
 /// a line in `saga_log`; events go to the outbox in the same transaction as their change.
@@ -306,10 +312,10 @@ struct ReservationDatabase: Sendable {
     }
 
     /// A saga and its reservation, in one read: what each step of a drive starts from.
-    func sagaWithReservation(of reservationId: Int64) async throws -> (saga: SagaRecord, reservation: ReservationRecord)? {
+    func sagaWithReservation(of reservationId: Int64) async throws -> SagaRows? {
         try await writer.read { db in
             guard let saga = try SagaRecord.find(reservationId, db), let record = try ReservationRecord.find(reservationId, db) else { return nil }
-            return (saga, record)
+            return SagaRows(saga: saga, reservation: record)
         }
     }
 
@@ -423,8 +429,8 @@ struct ReservationDatabase: Sendable {
     enum PayStart: Sendable {
         /// The same key paid already: its stored answer.
         case replay(PaymentView)
-        /// The saga (this run) is started; drive it.
-        case started
+        /// The saga (this run) is started; drive it from these rows, as a read after the commit would find them.
+        case started(SagaRows)
         /// The hold had lapsed: the reservation is now canceled for it (its compensation started), nothing charged.
         case lapsed
     }
@@ -479,7 +485,9 @@ struct ReservationDatabase: Sendable {
             record.updatedAt = now
             try record.updateRow(db)
             try Self.startSaga(.pay, at: .extend, for: id, key: request.idempotencyKey, run: runId, now: now, db)
-            return .started
+            // Read back by primary key in the same transaction: the stored text, not the in-memory dates.
+            guard let saga = try SagaRecord.find(id, db), let stored = try ReservationRecord.find(id, db) else { throw RemoteError.internalError }
+            return .started(SagaRows(saga: saga, reservation: stored))
         }
     }
 

@@ -10,6 +10,8 @@ import Synchronization
 enum SagaEnd: Sendable, Equatable {
     /// Every step succeeded, compensations included.
     case finished
+    /// A payment committed: the answer stored for its key, in the same transaction as the sale.
+    case paid(PaymentView)
     /// The saga stopped on a refusal that leaves the reservation as it was (a debit refused for
     /// want of money): the caller is told this error, and may try again.
     case refused(RemoteError)
@@ -44,6 +46,9 @@ final class SagaRunner: Service, CustomStringConvertible {
         var stopped = false
         /// The task driving each reservation's saga.
         var running: [Int64: Task<Void, Never>] = [:]
+        /// Reservations asked to be driven while a drive of theirs was running: that drive may have
+        /// read its saga before the new one was committed, so another follows it.
+        var driveAgain: Set<Int64> = []
         /// Sagas a request waits for, by run id: who waits, or how the run ended.
         var watches: [String: Watch] = [:]
     }
@@ -111,11 +116,17 @@ final class SagaRunner: Service, CustomStringConvertible {
         for waiter in waiters { waiter.give(.interrupted) }
     }
 
-    /// Makes sure a task drives the reservation's saga (if it has one).
-    func drive(_ id: Int64) {
+    /// Makes sure a task drives the reservation's saga (if it has one). `rows`, when given, are the
+    /// saga and reservation as the transaction that started the saga wrote them, so the drive's
+    /// first step needs no read; a drive already running ignores them and reads.
+    func drive(_ id: Int64, from rows: SagaRows? = nil) {
         state.withLock { state in
-            guard !state.stopped, state.running[id] == nil else { return }
-            state.running[id] = Task { await self.driveToEnd(id) }
+            guard !state.stopped else { return }
+            guard state.running[id] == nil else {
+                state.driveAgain.insert(id)
+                return
+            }
+            state.running[id] = Task { await self.driveToEnd(id, from: rows) }
         }
     }
 
@@ -130,8 +141,8 @@ final class SagaRunner: Service, CustomStringConvertible {
 
     /// Drives the reservation's saga and waits for the watched run to end, or `limit`, whichever
     /// comes first; nil at the limit (the saga goes on regardless).
-    func awaitEnd(_ id: Int64, run runId: String, within limit: Duration) async -> SagaEnd? {
-        drive(id)
+    func awaitEnd(_ id: Int64, run runId: String, from rows: SagaRows? = nil, within limit: Duration) async -> SagaEnd? {
+        drive(id, from: rows)
         return await withCheckedContinuation { (continuation: CheckedContinuation<SagaEnd?, Never>) in
             let answer = FirstAnswer(continuation)
             let ended: SagaEnd?? = state.withLock { state in
@@ -155,16 +166,16 @@ final class SagaRunner: Service, CustomStringConvertible {
 
     // MARK: Driving
 
-    private func driveToEnd(_ id: Int64) async {
+    private func driveToEnd(_ id: Int64, from rows: SagaRows?) async {
         var logger = self.logger
         logger[metadataKey: "saga.id"] = .stringConvertible(id)
-        await steps(id, logger: logger)
+        await steps(id, from: rows, logger: logger)
         let again = state.withLock { state in
             state.running[id] = nil
-            return !state.stopped
+            return state.driveAgain.remove(id) != nil && !state.stopped
         }
         // A saga started while this drive was ending found it still running: drive that one too.
-        if again, (try? await database.saga(of: id)) != nil { drive(id) }
+        if again { drive(id) }
     }
 
     /// Tells whoever watches the run how it ended.
@@ -177,14 +188,23 @@ final class SagaRunner: Service, CustomStringConvertible {
         for waiter in waiters { waiter.give(end) }
     }
 
-    private func steps(_ id: Int64, logger: Logger) async {
+    private func steps(_ id: Int64, from rows: SagaRows?, logger: Logger) async {
         var delay = backoff.lowerBound
         var current: String?
         var progress = PayProgress()
+        var given = rows
         func end(_ end: SagaEnd) { if let current { ended(current, end) } }
         while !Task.isCancelled {
             do {
-                guard let (saga, record) = try await database.sagaWithReservation(of: id) else { return end(.finished) }
+                // The first step may start from the rows its saga was started with; every later one reads.
+                let found: SagaRows?
+                if let rows = given {
+                    found = rows
+                    given = nil
+                } else {
+                    found = try await database.sagaWithReservation(of: id)
+                }
+                guard let (saga, record) = found.map({ ($0.saga, $0.reservation) }) else { return end(.finished) }
                 if current != saga.runId {
                     end(.finished)
                     current = saga.runId
@@ -325,9 +345,10 @@ final class SagaRunner: Service, CustomStringConvertible {
         if isInterrupted(id, .confirm) { return .interrupted }
         switch outcome {
         case .success:
-            if try await database.finishPayment(id, at: stored, receipt: progress.receipt, heldUntil: heldUntil, now: now()) != nil {
+            if let answer = try await database.finishPayment(id, at: stored, receipt: progress.receipt, heldUntil: heldUntil, now: now()) {
                 relay?.nudge()
                 afterPayment()
+                return .end(.paid(answer))
             }
             return .end(.finished)
         case .failure(let refusal):
