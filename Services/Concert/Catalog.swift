@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import Messaging
 import ServiceKit
+import Synchronization
 
 /// A seat change worth telling others about, published after its transaction has committed.
 enum SeatEvent: Sendable, Equatable {
@@ -26,6 +27,9 @@ struct Catalog: Sendable {
     /// Called once per change, after its commit. Correctness never depends on it (DESIGN §3).
     let announce: @Sendable (SeatEvent) -> Void
 
+    /// Seat maps as last encoded, per schedule and version.
+    let encodedMaps = EncodedSeatMaps()
+
     init(database: ConcertDatabase, clock: any WallClock, announce: @escaping @Sendable (SeatEvent) -> Void = { _ in }) {
         self.database = database
         self.clock = clock
@@ -44,9 +48,31 @@ struct Catalog: Sendable {
         try await database.openSchedules(concertId: request.concertId, now: clock.now())
     }
 
-    /// `concert.seats`: a schedule's seat map and its version.
+    /// `concert.seats`: a schedule's seat map and its version, without the seats when the caller's
+    /// `knownVersion` is current.
     func seats(_ request: ScheduleRef) async throws -> SeatMap {
-        try await database.seatMap(scheduleId: request.scheduleId, now: clock.now())
+        let known = request.knownVersion
+        return try await database.seatMap(scheduleId: request.scheduleId, now: clock.now()) { $0 != known }
+    }
+
+    /// `concert.seats` as its reply body: a map already encoded for its version is answered from
+    /// memory after reading only the version; one not yet seen is read, encoded and kept. The shown
+    /// version never repeats for a different map (ConcertDatabase), so a body kept for it stays true.
+    func encodedSeats(_ request: ScheduleRef) async throws -> Data {
+        let scheduleId = request.scheduleId
+        let known = request.knownVersion
+        let maps = encodedMaps
+        var map = try await database.seatMap(scheduleId: scheduleId, now: clock.now()) { version in
+            version != known && maps.body(of: scheduleId, version: version) == nil
+        }
+        if map.seats == nil, map.version != known {
+            if let kept = maps.body(of: scheduleId, version: map.version) { return kept }
+            // Dropped since the read looked (the memory was full): read it whole.
+            map = try await database.seatMap(scheduleId: scheduleId, now: clock.now())
+        }
+        let body = try WireCodec.encoder.encode(map)
+        if map.seats != nil { maps.keep(body, of: scheduleId, version: map.version) }
+        return body
     }
 
     /// `concert.seat`: one seat with its schedule's window.
@@ -198,5 +224,33 @@ struct Catalog: Sendable {
                 reservationEndAt: schedule.reservationEndAt, prices: Array(repeating: schedule.price, count: schedule.seatCount))
         }
         return ConcertDatabase.ConcertDraft(title: title, description: description, requestId: request.requestId, schedules: schedules)
+    }
+}
+
+/// The newest encoded seat map of each schedule, in memory and bounded: when the bodies kept pass
+/// `mostBytes` it starts again, costing one read per schedule.
+final class EncodedSeatMaps: Sendable {
+    private struct Kept {
+        var bodies: [Int64: (version: Int64, body: Data)] = [:]
+        var bytes = 0
+    }
+    private let kept = Mutex(Kept())
+    static let mostBytes = 16 << 20
+
+    func body(of scheduleId: Int64, version: Int64) -> Data? {
+        kept.withLock { kept in kept.bodies[scheduleId].flatMap { $0.version == version ? $0.body : nil } }
+    }
+
+    /// Keeps `body` unless a newer version is kept already (versions only rise).
+    func keep(_ body: Data, of scheduleId: Int64, version: Int64) {
+        kept.withLock { kept in
+            if let current = kept.bodies[scheduleId] {
+                guard current.version < version else { return }
+                kept.bytes -= current.body.count
+            }
+            if kept.bytes + body.count > Self.mostBytes { kept = Kept() }
+            kept.bodies[scheduleId] = (version, body)
+            kept.bytes += body.count
+        }
     }
 }

@@ -105,19 +105,32 @@ struct ConcertDatabase: Sendable {
         }
     }
 
-    /// A schedule's seats sorted by number, lapsed holds shown available.
-    func seatMap(scheduleId: Int64, now: Date) async throws -> SeatMap {
+    /// A schedule's seats sorted by number, lapsed holds shown available, and its shown version.
+    /// The version comes from the schedule row and a count of lapsed holds (an index), so when
+    /// `seatsWanted` declines it (the caller has that version already) no seat row is read.
+    func seatMap(scheduleId: Int64, now: Date, seatsWanted: @escaping @Sendable (_ version: Int64) -> Bool = { _ in true }) async throws -> SeatMap {
         try await writer.read { db in
             guard let schedule = try ScheduleRecord.find(scheduleId, db) else {
                 throw ConcertDatabase.notFound("schedule", scheduleId)
             }
+            let counted = schedule.version + Int64(try Self.lapsedHolds(db, scheduleId: scheduleId, now: now))
+            guard seatsWanted(counted) else { return SeatMap(scheduleId: scheduleId, version: counted, seats: nil) }
             let seats = try SeatRecord.fetchAll(db.cachedStatement(sql: """
                 SELECT \(SeatRecord.columns) FROM concert_seat WHERE concert_schedule_id = ? ORDER BY number
                 """), arguments: [scheduleId])
-            let lapsed = seats.count(where: { $0.isLapsed(at: now) })
-            return SeatMap(scheduleId: scheduleId, version: schedule.version + Int64(lapsed),
+            // With the seats read, the version is counted from them, by the same test that shows each
+            // one: SQL compares the rounded stored text, which may differ within half a millisecond.
+            let version = schedule.version + Int64(seats.count(where: { $0.isLapsed(at: now) }))
+            return SeatMap(scheduleId: scheduleId, version: version,
                            seats: seats.map { SeatView(id: $0.id, number: $0.number, price: $0.price, status: $0.shownStatus(at: now)) })
         }
+    }
+
+    /// How many of a schedule's holds have lapsed but are not swept yet (shown available).
+    static func lapsedHolds(_ db: Database, scheduleId: Int64, now: Date) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT COUNT(*) FROM concert_seat WHERE concert_schedule_id = ? AND status = 'reserving' AND expired_at <= ?
+            """), arguments: [scheduleId, StoredDate.text(now)]) ?? 0
     }
 
     /// One seat with its schedule.
@@ -350,13 +363,8 @@ struct ConcertDatabase: Sendable {
             request = request.filter(Column("reservation_start_at") <= openAt && Column("reservation_end_at") > openAt)
                 .order(Column("starts_at"), Column("id"))
         }
-        let schedules = try request.fetchAll(db)
-        let lapsedCount = try db.cachedStatement(sql: """
-            SELECT COUNT(*) FROM concert_seat WHERE concert_schedule_id = ? AND status = 'reserving' AND expired_at <= ?
-            """)
-        return try schedules.map { schedule in
-            let lapsed = try Int.fetchOne(lapsedCount, arguments: [schedule.id, now]) ?? 0
-            return schedule.view(remainingSeats: schedule.remainTicket + lapsed)
+        return try request.fetchAll(db).map { schedule in
+            schedule.view(remainingSeats: schedule.remainTicket + (try lapsedHolds(db, scheduleId: schedule.id, now: now)))
         }
     }
 

@@ -12,7 +12,8 @@ package enum ConcertAPI {
     /// The schedules of a concert that are open for reservation now and still have seats.
     /// Refuses `not_found` for an unknown concert.
     package static let schedules = RPCMethod<ConcertRef, [ScheduleView]>("concert.schedules", idempotent: true)
-    /// The seats of a schedule, sorted by number, with the version the gateway uses as its ETag.
+    /// The seats of a schedule, sorted by number, with the version the gateway uses as its ETag;
+    /// without the seats when the request's `knownVersion` is still current (no seat is read then).
     /// Refuses `not_found` for an unknown schedule.
     package static let seats = RPCMethod<ScheduleRef, SeatMap>("concert.seats", idempotent: true)
     /// One seat with its schedule's reservation window and concert. Refuses `not_found`.
@@ -99,7 +100,13 @@ package struct ConcertRef: Codable, Sendable, Equatable {
 /// `{scheduleId}`
 package struct ScheduleRef: Codable, Sendable, Equatable {
     package let scheduleId: Int64
-    package init(scheduleId: Int64) { self.scheduleId = scheduleId }
+    /// For `concert.seats`: the map version the caller already has (its ETag); when it is still the
+    /// current one, the answer leaves the seats out.
+    package let knownVersion: Int64?
+    package init(scheduleId: Int64, knownVersion: Int64? = nil) {
+        self.scheduleId = scheduleId
+        self.knownVersion = knownVersion
+    }
 }
 
 /// `{seatId}`
@@ -237,8 +244,9 @@ package struct SeatMap: Codable, Sendable, Equatable {
     /// Changes whenever any seat's shown status changes, a hold lapsing included; never repeats
     /// for different content, so `"<scheduleId>-<version>"` is a sound ETag.
     package let version: Int64
-    package let seats: [SeatView]
-    package init(scheduleId: Int64, version: Int64, seats: [SeatView]) {
+    /// Sorted by number; nil when the request's `knownVersion` is the current version (unchanged).
+    package let seats: [SeatView]?
+    package init(scheduleId: Int64, version: Int64, seats: [SeatView]?) {
         self.scheduleId = scheduleId
         self.version = version
         self.seats = seats

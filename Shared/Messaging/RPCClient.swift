@@ -94,7 +94,25 @@ package final class RPCClient: SocketLoopDriver {
     ) async throws -> Response {
         let body = try WireCodec.encoder.encode(request)
         let reply = try await callRaw(method: method.name, body: body, idempotent: method.idempotent, timeout: timeout)
-        // One parse of the whole reply, head and body together.
+        return try Self.decodeReply(Response.self, reply, method: method.name)
+    }
+
+    /// Calls `method` and answers its reply's body as the JSON the service wrote, undecoded, for a
+    /// caller that passes it on. Refusals and failures are thrown as by `call`.
+    package func callForBody<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ request: Request,
+        timeout: Duration? = nil
+    ) async throws -> Data {
+        let body = try WireCodec.encoder.encode(request)
+        let reply = try await callRaw(method: method.name, body: body, idempotent: method.idempotent, timeout: timeout)
+        if let body = WireCodec.successfulReplyBody(reply) { return body }
+        // Any other shape is read whole: an error is thrown, a success of another layout encoded again.
+        return try WireCodec.encoder.encode(Self.decodeReply(Response.self, reply, method: method.name))
+    }
+
+    /// One parse of the whole reply, head and body together.
+    private static func decodeReply<Response: Decodable>(_ type: Response.Type, _ reply: Data, method: String) throws -> Response {
         let decoded: (v: Int, outcome: Result<Response, RemoteError>)
         do {
             decoded = try WireCodec.decodeReply(Response.self, from: reply)
@@ -104,10 +122,10 @@ package final class RPCClient: SocketLoopDriver {
                 throw head.error ?? RemoteError.internalError
             }
             let reason = (error as? DecodingError).map(WireCodec.describe) ?? "\(error)"
-            throw MessagingError.malformedReply(method: method.name, reason: reason)
+            throw MessagingError.malformedReply(method: method, reason: reason)
         }
         guard decoded.v == WireCodec.version else {
-            throw MessagingError.malformedReply(method: method.name, reason: "envelope version \(decoded.v)")
+            throw MessagingError.malformedReply(method: method, reason: "envelope version \(decoded.v)")
         }
         return try decoded.outcome.get()
     }

@@ -26,6 +26,16 @@ package struct RPCHandlers: Sendable {
         }
     }
 
+    /// Registers `handle` for `method` where the handler answers its reply body already encoded, the
+    /// JSON of `Response` as `WireCodec.encoder` writes it: for a reply it keeps encoded (a cache).
+    package mutating func onEncoded<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ handle: @escaping @Sendable (Request) async throws -> Data
+    ) {
+        precondition(table[method.name] == nil && immediate[method.name] == nil, "\(method.name) registered twice")
+        table[method.name] = { frame, head, _ in try await handle(try Self.decode(Request.self, frame, head)) }
+    }
+
     /// Registers a handler that never waits (no database, no I/O, no lock held for long): it runs
     /// on the server's socket thread as the request arrives and its reply leaves at once, without
     /// the two thread hand-offs (to Swift's pool and back) an async handler costs.

@@ -257,6 +257,19 @@ package enum WireCodec {
         }
     }
 
+    /// The body of a successful reply as `encodeReply` wrote it, the bytes between its fixed start
+    /// and the envelope's closing brace; nil for anything else, which is parsed in full.
+    package static func successfulReplyBody(_ frame: Data) -> Data? {
+        let start: Int? = frame.withUnsafeBytes { bytes in
+            var scanner = EnvelopeScanner(bytes)
+            guard scanner.skip(requestStart), scanner.plainString() != nil, scanner.skip(okBodyKeys),
+                  bytes.count > scanner.index, bytes[bytes.count - 1] == UInt8(ascii: "}") else { return nil }
+            return scanner.index
+        }
+        guard let start else { return nil }
+        return frame[(frame.startIndex + start)..<(frame.endIndex - 1)]
+    }
+
     /// A request's body, read with its head in one parse. The head must be the one the frame was
     /// routed by: a frame that names a key twice with two values could otherwise be routed by one
     /// and read by the other.

@@ -50,7 +50,7 @@ struct ConcertFixture {
     func schedule(seats seatCount: Int = 5, price: Int = 100_000) async throws -> (schedule: ScheduleView, seats: [SeatView]) {
         let concert = try await catalog.createConcert(CreateConcert(title: "Test", description: "", schedules: [openSchedule(seatCount, price: price)]))
         let schedule = try #require(concert.schedules.first)
-        return (schedule, try await catalog.seats(ScheduleRef(scheduleId: schedule.id)).seats)
+        return (schedule, try await seatMap(schedule.id).seats)
     }
 
     func hold(_ seatId: Int64, for reservationId: String, seconds: Double = 300) async throws -> SeatDetail {
@@ -69,8 +69,9 @@ struct ConcertFixture {
         try await catalog.release(SeatClaim(seatId: seatId, reservationId: reservationId))
     }
 
-    func seatMap(_ scheduleId: Int64) async throws -> SeatMap {
-        try await catalog.seats(ScheduleRef(scheduleId: scheduleId))
+    /// A whole seat map (asked without a known version, so its seats are always there).
+    func seatMap(_ scheduleId: Int64) async throws -> ShownMap {
+        try ShownMap(try await catalog.seats(ScheduleRef(scheduleId: scheduleId)))
     }
 
     func status(_ seatId: Int64) async throws -> SeatStatus {
@@ -119,5 +120,18 @@ func expectRefusal<T>(_ code: String, sourceLocation: SourceLocation = #_sourceL
         #expect(error.code == code, "\(error.message)", sourceLocation: sourceLocation)
     } catch {
         Issue.record("expected refusal \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// A seat map with its seats: what `concert.seats` answers when the caller knows no version.
+struct ShownMap: Equatable {
+    let scheduleId: Int64
+    let version: Int64
+    let seats: [SeatView]
+
+    init(_ map: SeatMap) throws {
+        scheduleId = map.scheduleId
+        version = map.version
+        seats = try #require(map.seats, "a seat map asked for without a known version has its seats")
     }
 }

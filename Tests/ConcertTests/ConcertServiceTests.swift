@@ -59,7 +59,7 @@ struct ConcertServiceTests {
         let schedule = try #require(schedules.first)
         #expect(schedule.remainingSeats == 3)
 
-        let map = try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id))
+        let map = try ShownMap(try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id)))
         #expect(map.seats.map(\.number) == [1, 2, 3])
         #expect(map.seats.allSatisfy { $0.price == 88_000 && $0.status == .available })
         let seatId = map.seats[1].id
@@ -82,16 +82,47 @@ struct ConcertServiceTests {
         let sold = try await client.call(ConcertAPI.confirm, SeatClaim(seatId: seatId, reservationId: "res-1"))
         #expect(sold.status == .sold)
         #expect(try await client.call(ConcertAPI.confirm, SeatClaim(seatId: seatId, reservationId: "res-1")) == sold)
-        #expect(try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id)).seats[1].status == .sold)
+        #expect(try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id)).seats?[1].status == .sold)
         #expect(try await client.call(ConcertAPI.schedules, ConcertRef(concertId: created.id)).first?.remainingSeats == 2)
 
         #expect(try await client.call(ConcertAPI.release, SeatClaim(seatId: seatId, reservationId: "res-2")) == sold)
         let released = try await client.call(ConcertAPI.release, SeatClaim(seatId: seatId, reservationId: "res-1"))
         #expect(released.status == .available && released.reservationId == nil)
         #expect(try await client.call(ConcertAPI.release, SeatClaim(seatId: seatId, reservationId: "res-1")) == released)
-        let after = try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id))
+        let after = try ShownMap(try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id)))
         #expect(after.version > map.version)
         try await running.fixture.expectCountsTrue()
+        await running.stop()
+    }
+
+    @Test("concert.seats leaves the seats out for a version the caller has, and answers a kept map exactly as a fresh read")
+    func seatMapVersions() async throws {
+        let running = try Running()
+        let client = running.client
+        let fixture = running.fixture
+        let (schedule, seats) = try await fixture.schedule(seats: 3)
+        let first = try ShownMap(try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id)))
+        // Asked again, the kept body answers; with the version the caller has, only the version comes back.
+        #expect(try ShownMap(try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id))) == first)
+        let unchanged = try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id, knownVersion: first.version))
+        #expect(unchanged.seats == nil && unchanged.version == first.version && unchanged.scheduleId == schedule.id)
+
+        // A hold is a new version, whatever the caller says it knows; then the hold lapses with time alone.
+        _ = try await fixture.hold(seats[1].id, for: "r1", seconds: 30)
+        let held = try ShownMap(try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id, knownVersion: first.version)))
+        #expect(held.version > first.version && held.seats.map(\.status) == [.available, .reserving, .available])
+        #expect(held == (try await fixture.seatMap(schedule.id)))
+        fixture.clock.advance(by: 31)
+        let lapsed = try ShownMap(try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id, knownVersion: held.version)))
+        #expect(lapsed.version > held.version && lapsed.seats.map(\.status) == [.available, .available, .available])
+        #expect(lapsed == (try await fixture.seatMap(schedule.id)))
+        #expect(try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id, knownVersion: lapsed.version)).seats == nil)
+        // The body as concert encoded it, for a caller that passes it on; refusals are thrown as by `call`.
+        let raw = try await client.callForBody(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id))
+        #expect(try ShownMap(WireCodec.decoder.decode(SeatMap.self, from: raw)) == lapsed)
+        await #expect(throws: RemoteError.self) { try await client.callForBody(ConcertAPI.seats, ScheduleRef(scheduleId: 424_242)) }
+        // An unknown version (newer, or from another schedule's tag) gets the whole map.
+        #expect(try ShownMap(try await client.call(ConcertAPI.seats, ScheduleRef(scheduleId: schedule.id, knownVersion: lapsed.version + 7))) == lapsed)
         await running.stop()
     }
 

@@ -72,6 +72,17 @@ struct GatewayTests {
             #expect(first.status == 201 && first["status"] as? String == "reserving", "\(first.body)")
             let second = try await fan.send("POST", "/api/v1/reservations", body: #"{"seatId": \#(free[1])}"#)
             let (firstId, secondId) = (try #require(first["id"] as? Int), try #require(second["id"] as? Int))
+            // The old ETag names a map that has changed since: the whole list, the holds in it, a new ETag.
+            let changed = try await stack.send("GET", "/api/v1/schedules/\(scheduleId)/seats", headers: unchanged)
+            #expect(changed.status == 200 && changed.headers["etag"] != etag, "\(changed.body)")
+            #expect(Set((changed.json as? [String: Any])?.keys.map { $0 } ?? []) == ["scheduleId", "seats"])
+            #expect(changed["scheduleId"] as? Int == scheduleId)
+            let shown = try #require(changed["seats"] as? [[String: Any]])
+            #expect(shown.count == seatList.count)
+            #expect(Set(shown.filter { $0["status"] as? String == "reserving" }.compactMap { $0["id"] as? Int }).isSuperset(of: [free[0], free[1]]))
+            var current = fan.headers
+            current["If-None-Match"] = "\"other\", W/\(try #require(changed.headers["etag"]))"
+            #expect(try await stack.send("GET", "/api/v1/schedules/\(scheduleId)/seats", headers: current).status == 304)
             let price = try #require(first["price"] as? Int)
 
             let charged = try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": \#(price * 2)}"#, key: "top-up")

@@ -27,7 +27,7 @@ struct SagaProcessTests {
             let token = try await queue.call(QueueAPI.issue, IssueToken(userId: user.id)).view.token
             let concertId = try #require(try await concert.call(ConcertAPI.listConcerts, Empty()).first?.id)
             let scheduleId = try #require(try await concert.call(ConcertAPI.schedules, ConcertRef(concertId: concertId)).first?.id)
-            let seat = try #require(try await concert.call(ConcertAPI.seats, ScheduleRef(scheduleId: scheduleId)).seats.first { $0.status == .available })
+            let seat = try #require(try await concert.call(ConcertAPI.seats, ScheduleRef(scheduleId: scheduleId)).seats?.first { $0.status == .available })
             let held = try await reservation.call(ReservationAPI.reserve, Reserve(userId: user.id, seatId: seat.id)).reservation
 
             // Payment freezes; the payment request cannot finish and is answered "unknown, ask again".

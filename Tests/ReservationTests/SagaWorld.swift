@@ -157,7 +157,7 @@ final class SagaWorld: @unchecked Sendable {
         let schedule = NewSchedule(startsAt: now.addingTimeInterval(closesIn + 3600), reservationStartAt: now.addingTimeInterval(-3600),
                                    reservationEndAt: now.addingTimeInterval(closesIn), seatCount: count, price: price)
         let concert = try await catalog.createConcert(CreateConcert(title: "Saga", description: "", schedules: [schedule]))
-        return try await catalog.seats(ScheduleRef(scheduleId: concert.schedules[0].id)).seats.map(\.id)
+        return try await catalog.seats(ScheduleRef(scheduleId: concert.schedules[0].id)).seats?.map(\.id) ?? []
     }
 
     // MARK: Calls, over the reservation service's socket
