@@ -45,6 +45,9 @@ struct PhaseResult: Codable, Sendable {
     /// Context switches (voluntary and not, over every thread) each process made per unit: the
     /// thread wake-ups behind the CPU figure. Threads that ended during the phase are not counted.
     var switchesPerUnit: [String: Double] = [:]
+    /// RPC requests each process sent again during the phase (no answer in time, or turned away
+    /// busy): above zero, part of the CPU figure paid for overload, not for the work.
+    var resends: [String: Int] = [:]
 }
 
 /// One operation's latency distribution, in milliseconds.

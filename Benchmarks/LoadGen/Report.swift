@@ -140,6 +140,8 @@ struct ReportWriter {
             if !cpu.isEmpty { lines.append("| \(phase.name) | | | CPU ms per \(phase.cpuUnit) | \(cpu.joined(separator: ", ")) | | | | | |") }
             let switches = phase.switchesPerUnit.sorted { $0.key < $1.key }.map { "\($0.key) " + String(format: "%.1f", $0.value) }
             if !switches.isEmpty { lines.append("| \(phase.name) | | | context switches per \(phase.cpuUnit) | \(switches.joined(separator: ", ")) | | | | | |") }
+            let resends = phase.resends.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+            if !resends.isEmpty { lines.append("| \(phase.name) | | | RPC resends in the phase | \(resends.joined(separator: ", ")) | | | | | |") }
         }
         lines += ["", "## Memory (MiB)", "",
                   "Resident (RSS) counts every page a process maps, the shared libraries' too; PSS divides shared pages among the processes that map them; private pages are the process's alone.",

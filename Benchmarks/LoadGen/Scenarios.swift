@@ -31,11 +31,13 @@ struct Scenarios {
     /// Runs a phase and adds the CPU time each process of the stack spent per unit of work done in
     /// it (`unit` names the outcome counted; by default every arrival): where a shortfall's time goes.
     func withCPU(unit: String? = nil, _ phase: @autoclosure () async -> PhaseResult) async -> PhaseResult {
+        let resendsBefore = await resends()
         let before = cpuSeconds()
         let switchesBefore = contextSwitches()
         var result = await phase()
         let after = cpuSeconds()
         let switchesAfter = contextSwitches()
+        let resendsAfter = await resends()
         let units = Double(max(1, unit.map { result.outcomes[$0] ?? 0 } ?? result.arrivals))
         result.cpuUnit = unit ?? "arrival"
         for (name, seconds) in after {
@@ -44,7 +46,28 @@ struct Scenarios {
         for (name, switches) in switchesAfter {
             result.switchesPerUnit[name] = (Double(switches - (switchesBefore[name] ?? 0)) / units * 10).rounded() / 10
         }
+        for (name, count) in resendsAfter {
+            result.resends[name] = count - (resendsBefore[name] ?? 0)
+        }
         return result
+    }
+
+    /// RPC requests each process of the stack has sent again so far: a backend says in its ping, the
+    /// gateway on `/metrics`. A process that does not answer is left out.
+    func resends() async -> [String: Int] {
+        var found: [String: Int] = [:]
+        for service in ServiceName.allCases {
+            guard let endpoint = stack.environment["\(service.rawValue.uppercased())_RPC"],
+                  let rpc = try? RPCClient(endpoint: endpoint, logger: Logger(label: "loadgen"), defaultTimeout: .seconds(2)) else { continue }
+            if let count = try? await rpc.call(service.ping, Empty()).rpcResends { found[service.rawValue] = count }
+            await rpc.close()
+        }
+        let metrics = await client.send(.GET, "/metrics")
+        if let body = metrics.body {
+            let line = String(buffer: body).split(separator: "\n").first { $0.hasPrefix("gateway_rpc_resends_total ") }
+            if let count = line.flatMap({ Int($0.split(separator: " ").last ?? "") }) { found["gateway"] = count }
+        }
+        return found
     }
 
     /// Context switches so far of each process of the stack, summed over its threads

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Messaging
 import Metrics
 import Prometheus
 
@@ -42,8 +43,15 @@ enum GatewayMetrics {
     static func routes(_ registry: PrometheusCollectorRegistry) -> RouteCollection<BasicRequestContext> {
         let routes = RouteCollection(context: BasicRequestContext.self)
         routes.get("metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            var text = registry.emitToBuffer()
+            // Kept by the messaging layer, which knows nothing of metrics: read as it is scraped.
+            text.append(contentsOf: Array("""
+                # TYPE gateway_rpc_resends_total counter
+                gateway_rpc_resends_total \(RPCClient.resendsSent)
+
+                """.utf8))
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
         }
         return routes
     }

@@ -51,6 +51,11 @@ package final class RPCClient: SocketLoopDriver {
     /// How often a call that found no connected peer tries again.
     static let unsentRetryInterval = Duration.milliseconds(10)
 
+    /// Requests sent again (no answer in time, or turned away unhandled) by every client of this
+    /// process: the load a figure pays for overload rather than for work (`<service>.ping` reports it).
+    package static var resendsSent: Int { resends.load(ordering: .relaxed) }
+    private static let resends = Atomic<Int>(0)
+
     private struct Pending {
         let method: String
         let frame: Data
@@ -58,14 +63,26 @@ package final class RPCClient: SocketLoopDriver {
         let idempotent: Bool
         let continuation: CheckedContinuation<Data, any Error>
         var sent = false
+        /// Copies sent so far; every one after the first is a resend.
+        var sends = 0
         var nextSend: ContinuousClock.Instant
         var resendInterval = RPCClient.firstResendInterval
     }
 
     private struct State {
         var pending: [String: Pending] = [:]
+        /// Calls not sent yet, in the order they were made: the socket's thread sends them as it
+        /// wakes, without looking at the calls already sent.
+        var fresh: [String] = []
+        /// The soonest moment a call already sent (or waiting to be retried) needs the socket's
+        /// thread: a resend or a deadline. Until then a wake-up scans no pending call.
+        var nextScan: ContinuousClock.Instant?
         var nextID: UInt64 = 0
         var closed = false
+
+        mutating func scan(by instant: ContinuousClock.Instant) {
+            nextScan = nextScan.map { min($0, instant) } ?? instant
+        }
     }
 
     /// Connects to `endpoint` (the connection itself is made in the background and remade after failures).
@@ -147,6 +164,7 @@ package final class RPCClient: SocketLoopDriver {
                     if Task.isCancelled { return CancellationError() }
                     state.pending[id] = Pending(method: method, frame: frame, deadline: deadline, idempotent: idempotent,
                                                 continuation: continuation, nextSend: .now)
+                    state.fresh.append(id)
                     return nil
                 }
                 if let refusal { continuation.resume(throwing: refusal) } else { loop.withLock { $0 }?.wake() }
@@ -189,6 +207,7 @@ package final class RPCClient: SocketLoopDriver {
                 if !call.idempotent { call.sent = false }
                 call.nextSend = .now + Self.refusedRetryInterval
                 state.pending[head.id] = call
+                state.scan(by: call.nextSend)
             }
             return
         }
@@ -201,19 +220,30 @@ package final class RPCClient: SocketLoopDriver {
         call.continuation.resume(returning: frame)
     }
 
+    /// Sends the calls made since the last wake-up; only when a resend or a deadline is due does it
+    /// look through every call in flight (expiring the overdue, resending the unanswered).
     func service(_ socket: ZMQSocket, now: ContinuousClock.Instant) -> Duration? {
-        var due: [(id: String, frame: Data)] = []
         var expired: [Pending] = []
-        var wakeAt: ContinuousClock.Instant?
-        state.withLock { state in
-            for (id, call) in state.pending {
+        let (fresh, due): ([String], [String]) = state.withLock { state in
+            let fresh = state.fresh
+            state.fresh = []
+            guard let scan = state.nextScan, scan <= now else { return (fresh, []) }
+            var due: [String] = []
+            state.nextScan = nil
+            // The fresh calls are sent below, and scheduled then.
+            let sendingNow = Set(fresh)
+            for (id, call) in state.pending where !sendingNow.contains(id) {
+                let retries = !call.sent || call.idempotent
                 if call.deadline <= now {
                     expired.append(call)
                     state.pending[id] = nil
-                } else if call.nextSend <= now && (!call.sent || call.idempotent) {
-                    due.append((id, call.frame))
+                } else if retries && call.nextSend <= now {
+                    due.append(id)
+                } else {
+                    state.scan(by: retries ? min(call.deadline, call.nextSend) : call.deadline)
                 }
             }
+            return (fresh, due)
         }
         for call in expired {
             let error: MessagingError = call.sent
@@ -222,7 +252,8 @@ package final class RPCClient: SocketLoopDriver {
             call.continuation.resume(throwing: error)
         }
         var failed: [(Pending, ZMQError)] = []
-        for (id, frame) in due {
+        for id in fresh + due {
+            guard let frame = state.withLock({ $0.pending[id]?.frame }) else { continue }
             var outcome: ZMQError?
             do {
                 // One frame: a single-part send is queued whole or not at all.
@@ -234,14 +265,18 @@ package final class RPCClient: SocketLoopDriver {
                 guard var call = state.pending[id] else { return }
                 switch outcome {
                 case nil:
+                    if call.sends > 0 { Self.resends.add(1, ordering: .relaxed) }
+                    call.sends += 1
                     call.sent = true
                     call.nextSend = now + call.resendInterval
                     call.resendInterval = min(call.resendInterval * 2, Self.maxResendInterval)
                     state.pending[id] = call
+                    state.scan(by: call.idempotent ? min(call.deadline, call.nextSend) : call.deadline)
                 case let error? where error.wouldBlock:
                     // No live connection yet (or the queue is full): try again shortly.
                     call.nextSend = now + Self.unsentRetryInterval
                     state.pending[id] = call
+                    state.scan(by: min(call.deadline, call.nextSend))
                 case let error?:
                     state.pending[id] = nil
                     failed.append((call, error))
@@ -249,13 +284,7 @@ package final class RPCClient: SocketLoopDriver {
             }
         }
         for (call, error) in failed { call.continuation.resume(throwing: MessagingError.socket(error)) }
-        state.withLock { state in
-            for call in state.pending.values {
-                let next = (!call.sent || call.idempotent) ? min(call.deadline, call.nextSend) : call.deadline
-                wakeAt = wakeAt.map { min($0, next) } ?? next
-            }
-        }
-        return wakeAt.map { max(.zero, $0 - now) }
+        return state.withLock { $0.nextScan }.map { max(.zero, $0 - now) }
     }
 
     func stopped(_ socket: ZMQSocket) {}

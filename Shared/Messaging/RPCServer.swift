@@ -65,6 +65,9 @@ package struct PingReply: Codable, Sendable, Equatable {
     package let service: String
     package let pid: Int32
     package let uptimeSeconds: Double
+    /// Requests this process's RPC clients have sent again since it started (`RPCClient.resendsSent`);
+    /// nil from a peer that does not count them.
+    package let rpcResends: Int?
 }
 
 /// A service's request/reply endpoint: a ROUTER that dispatches each request by method name.
@@ -122,7 +125,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         let startedAt = self.startedAt
         handlers.onSocketThread(RPCMethod<Empty, PingReply>("\(service).ping", idempotent: true)) { _ in
             PingReply(service: service, pid: ProcessInfo.processInfo.processIdentifier,
-                      uptimeSeconds: (ContinuousClock.now - startedAt) / .seconds(1))
+                      uptimeSeconds: (ContinuousClock.now - startedAt) / .seconds(1), rpcResends: RPCClient.resendsSent)
         }
         self.service = service
         self.endpoint = endpoint

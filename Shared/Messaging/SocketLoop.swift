@@ -20,6 +20,9 @@ protocol SocketLoopDriver: AnyObject, Sendable {
 /// This is the only socket loop in the project; servers, clients, publishers and subscribers drive it.
 final class SocketLoop: Sendable {
     private let wakeSignal: WakeSignal
+    /// Set by `wake()` and cleared by the loop before it services its driver: work handed over
+    /// while a wake-up is already on its way needs no second write to the eventfd.
+    private let wakePending = Atomic<Bool>(false)
     private let stopRequested = Atomic<Bool>(false)
     private let exit = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
@@ -36,7 +39,11 @@ final class SocketLoop: Sendable {
     }
 
     /// Asks the loop to call its driver's `service` soon. Safe from any thread.
-    func wake() { wakeSignal.signal() }
+    func wake() {
+        // Whoever finds the flag clear signals; the loop clears it before looking for work, so work
+        // queued before a caller found it set is seen by the service call that wake-up brings.
+        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) { wakeSignal.signal() }
+    }
 
     /// Asks the loop to stop without waiting for it.
     func requestStop() {
@@ -67,6 +74,9 @@ final class SocketLoop: Sendable {
         var targets: [PollTarget] = [.fileDescriptor(wakeSignal.fileDescriptor)]
         if receivesInput { targets.append(.socket(socket)) }
         while !stopRequested.load(ordering: .acquiring) {
+            // An exchange, not a store: reading the value a caller's exchange wrote orders that
+            // caller's queued work before the service call below (a plain store gives no such edge).
+            _ = wakePending.exchange(false, ordering: .acquiringAndReleasing)
             let sleep = driver.service(socket, now: clock.now)
             let timeout = sleep.map { max(0, Int(($0 / .milliseconds(1)).rounded(.up))) } ?? -1
             let ready: [Bool]

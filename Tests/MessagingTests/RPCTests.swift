@@ -268,10 +268,15 @@ struct RPCTests {
         let server = RPCServer(service: "test", endpoint: endpoint, handlers: handlers, logger: Self.logger)
         try server.start()
         let client = try RPCClient(endpoint: endpoint, logger: Self.logger, defaultTimeout: .seconds(20))
+        let resendsBefore = RPCClient.resendsSent
         async let answer = client.call(Self.echo, Echo(caller: 1, call: 1))
         try await Task.sleep(for: .milliseconds(1000))
         released.withLock { $0 = true }
         #expect(try await answer == Echo(caller: 1, call: 1))
+        // Both copies are counted (other tests in this process may add their own, never take away).
+        #expect(RPCClient.resendsSent - resendsBefore >= 2)
+        let reported = try #require(try await client.call(Self.ping, Empty()).rpcResends)
+        #expect(reported >= resendsBefore + 2)
         // The copies sent at 250 and 750 ms, while the first ran, were dropped: never two at once,
         // and at most one more run, from a copy a very busy machine sent after the first had answered.
         #expect(running.withLock { $0.most } == 1)
