@@ -76,10 +76,20 @@ struct JSONBody<Value: Encodable> {
     init(_ value: Value) { self.value = value }
 
     func response(status: HTTPResponse.Status, headers: HTTPFields = [:]) throws -> Response {
-        let data = try WireCodec.encoder.encode(value)
+        EncodedJSON(try WireCodec.encoder.encode(value)).response(status: status, headers: headers)
+    }
+}
+
+/// A JSON body already encoded: a service's reply body passed on as it came (services encode with
+/// `WireCodec.encoder`, as `JSONBody` does, so the bytes are the ones the gateway would write).
+struct EncodedJSON {
+    let bytes: Data
+    init(_ bytes: Data) { self.bytes = bytes }
+
+    func response(status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
 

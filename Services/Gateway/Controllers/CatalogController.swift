@@ -11,13 +11,13 @@ struct CatalogController {
 
     func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
         routes.get("api/v1/concerts") { _, _ in
-            try JSONBody(try await backend.call(.concert, ConcertAPI.listConcerts, Empty())).response(status: .ok)
+            EncodedJSON(try await backend.callForBody(.concert, ConcertAPI.listConcerts, Empty())).response(status: .ok)
         }
         routes.get("api/v1/concerts/:concertId/schedules") { request, context in
             let caller = try await auth.caller(of: request)
             try await gate.admit(request, user: caller)
             let concertId = try context.id("concertId")
-            return try JSONBody(try await backend.call(.concert, ConcertAPI.schedules, ConcertRef(concertId: concertId))).response(status: .ok)
+            return EncodedJSON(try await backend.callForBody(.concert, ConcertAPI.schedules, ConcertRef(concertId: concertId))).response(status: .ok)
         }
         routes.get("api/v1/schedules/:scheduleId/seats") { request, context in
             let caller = try await auth.caller(of: request)

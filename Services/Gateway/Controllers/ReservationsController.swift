@@ -1,3 +1,4 @@
+import Foundation
 import Contracts
 import Hummingbird
 import Messaging
@@ -16,22 +17,27 @@ struct ReservationsController {
             try await gate.admit(request, user: caller)
             let body = try await request.decodeJSON(NewReservation.self)
             guard RequestLimits.ids.contains(body.seatId) else { throw Problem.invalidRequest("seatId must be a positive whole number") }
-            let outcome = try await backend.call(.reservation, ReservationAPI.reserve, Reserve(userId: caller.userId, seatId: body.seatId))
-            return try JSONBody(outcome.reservation).response(status: outcome.created ? .created : .ok)
+            let outcome = try await backend.callForBody(.reservation, ReservationAPI.reserve, Reserve(userId: caller.userId, seatId: body.seatId))
+            // `{reservation, created}`: the reservation's bytes are the answer, `created` its status.
+            guard let fields = JSONFields.ranges(in: outcome), let reservation = JSONFields.value("reservation", in: outcome, ranges: fields),
+                  let created = JSONFields.value("created", in: outcome, ranges: fields) else {
+                throw MessagingError.malformedReply(method: ReservationAPI.reserve.name, reason: "not a reservation outcome")
+            }
+            return EncodedJSON(reservation).response(status: created.elementsEqual("true".utf8) ? .created : .ok)
         }
         routes.get("api/v1/reservations") { request, _ in
             let caller = try await auth.caller(of: request)
-            return try JSONBody(try await backend.call(.reservation, ReservationAPI.list, ReservationQuery(userId: caller.userId))).response(status: .ok)
+            return EncodedJSON(try await backend.callForBody(.reservation, ReservationAPI.list, ReservationQuery(userId: caller.userId))).response(status: .ok)
         }
         routes.get("api/v1/reservations/:reservationId") { request, context in
             let caller = try await auth.caller(of: request)
             let ref = ReservationRef(userId: caller.userId, reservationId: try context.id("reservationId"))
-            return try JSONBody(try await backend.call(.reservation, ReservationAPI.get, ref)).response(status: .ok)
+            return EncodedJSON(try await backend.callForBody(.reservation, ReservationAPI.get, ref)).response(status: .ok)
         }
         routes.delete("api/v1/reservations/:reservationId") { request, context in
             let caller = try await auth.caller(of: request)
             let ref = ReservationRef(userId: caller.userId, reservationId: try context.id("reservationId"))
-            return try JSONBody(try await backend.call(.reservation, ReservationAPI.cancel, ref)).response(status: .ok)
+            return EncodedJSON(try await backend.callForBody(.reservation, ReservationAPI.cancel, ref)).response(status: .ok)
         }
         // No queue token: holding the seat is the proof of admission (CONTRACT §3).
         routes.post("api/v1/reservations/:reservationId/payment") { request, context in
@@ -39,7 +45,7 @@ struct ReservationsController {
             let key = try request.idempotencyKey()
             try request.refuseLargeBody()
             let pay = Pay(userId: caller.userId, reservationId: try context.id("reservationId"), idempotencyKey: key)
-            return try JSONBody(try await backend.call(.reservation, ReservationAPI.pay, pay)).response(status: .created)
+            return EncodedJSON(try await backend.callForBody(.reservation, ReservationAPI.pay, pay)).response(status: .created)
         }
     }
 }

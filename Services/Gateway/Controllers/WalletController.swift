@@ -15,7 +15,7 @@ struct WalletController {
     func addRoutes(to routes: RouteCollection<BasicRequestContext>) {
         routes.get("api/v1/wallet") { request, _ in
             let caller = try await auth.caller(of: request)
-            return try JSONBody(try await backend.call(.payment, PaymentAPI.balance, UserRef(userId: caller.userId))).response(status: .ok)
+            return EncodedJSON(try await backend.callForBody(.payment, PaymentAPI.balance, UserRef(userId: caller.userId))).response(status: .ok)
         }
         routes.post("api/v1/wallet/charges") { request, _ in
             let caller = try await auth.caller(of: request)
@@ -25,7 +25,7 @@ struct WalletController {
                 throw Problem(.badRequest, code: "invalid_amount", detail: "amount must be a whole number of won from 1 to \(PaymentAPI.maxChargeAmount)")
             }
             let charge = Charge(userId: caller.userId, amount: amount, idempotencyKey: key)
-            return try JSONBody(try await backend.call(.payment, PaymentAPI.charge, charge)).response(status: .ok)
+            return EncodedJSON(try await backend.callForBody(.payment, PaymentAPI.charge, charge)).response(status: .ok)
         }
         routes.get("api/v1/wallet/transactions") { request, _ in
             let caller = try await auth.caller(of: request)
