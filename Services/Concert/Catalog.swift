@@ -48,17 +48,11 @@ struct Catalog: Sendable {
         try await database.openSchedules(concertId: request.concertId, now: clock.now())
     }
 
-    /// `concert.seats`: a schedule's seat map and its version, without the seats when the caller's
-    /// `knownVersion` is current.
-    func seats(_ request: ScheduleRef) async throws -> SeatMap {
-        let known = request.knownVersion
-        return try await database.seatMap(scheduleId: request.scheduleId, now: clock.now()) { $0 != known }
-    }
-
-    /// `concert.seats` as its reply body: a map already encoded for its version is answered from
+    /// `concert.seats`, as its reply body: a schedule's seat map and its version, without the seats
+    /// when the caller's `knownVersion` is current. A map already encoded for its version is answered from
     /// memory after reading only the version; one not yet seen is read, encoded and kept. The shown
     /// version never repeats for a different map (ConcertDatabase), so a body kept for it stays true.
-    func encodedSeats(_ request: ScheduleRef) async throws -> Data {
+    func seats(_ request: ScheduleRef) async throws -> Data {
         let scheduleId = request.scheduleId
         let known = request.knownVersion
         let maps = encodedMaps

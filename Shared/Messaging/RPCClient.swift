@@ -109,9 +109,7 @@ package final class RPCClient: SocketLoopDriver {
         _ request: Request,
         timeout: Duration? = nil
     ) async throws -> Response {
-        let body = try WireCodec.encoder.encode(request)
-        let reply = try await callRaw(method: method.name, body: body, idempotent: method.idempotent, timeout: timeout)
-        return try Self.decodeReply(Response.self, reply, method: method.name)
+        try Self.decodeReply(Response.self, try await replyFrame(method, request, timeout: timeout), method: method.name)
     }
 
     /// Calls `method` and answers its reply's body as the JSON the service wrote, undecoded, for a
@@ -121,11 +119,15 @@ package final class RPCClient: SocketLoopDriver {
         _ request: Request,
         timeout: Duration? = nil
     ) async throws -> Data {
-        let body = try WireCodec.encoder.encode(request)
-        let reply = try await callRaw(method: method.name, body: body, idempotent: method.idempotent, timeout: timeout)
+        let reply = try await replyFrame(method, request, timeout: timeout)
         if let body = WireCodec.successfulReplyBody(reply) { return body }
         // Any other shape is read whole: an error is thrown, a success of another layout encoded again.
         return try WireCodec.encoder.encode(Self.decodeReply(Response.self, reply, method: method.name))
+    }
+
+    /// The whole reply envelope to a typed request.
+    private func replyFrame<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request, timeout: Duration?) async throws -> Data {
+        try await callRaw(method: method.name, body: try WireCodec.encoder.encode(request), idempotent: method.idempotent, timeout: timeout)
     }
 
     /// One parse of the whole reply, head and body together.

@@ -20,10 +20,7 @@ package struct RPCHandlers: Sendable {
         _ method: RPCMethod<Request, Response>,
         _ handle: @escaping @Sendable (Request) async throws -> Response
     ) {
-        precondition(table[method.name] == nil && immediate[method.name] == nil, "\(method.name) registered twice")
-        table[method.name] = { frame, head, _ in
-            try WireCodec.encoder.encode(try await handle(try Self.decode(Request.self, frame, head)))
-        }
+        onEncoded(method) { request in try WireCodec.encoder.encode(try await handle(request)) }
     }
 
     /// Registers `handle` for `method` where the handler answers its reply body already encoded, the

@@ -71,7 +71,7 @@ struct ConcertFixture {
 
     /// A whole seat map (asked without a known version, so its seats are always there).
     func seatMap(_ scheduleId: Int64) async throws -> ShownMap {
-        try ShownMap(try await catalog.seats(ScheduleRef(scheduleId: scheduleId)))
+        try ShownMap(try WireCodec.decoder.decode(SeatMap.self, from: try await catalog.seats(ScheduleRef(scheduleId: scheduleId))))
     }
 
     func status(_ seatId: Int64) async throws -> SeatStatus {

@@ -157,7 +157,8 @@ final class SagaWorld: @unchecked Sendable {
         let schedule = NewSchedule(startsAt: now.addingTimeInterval(closesIn + 3600), reservationStartAt: now.addingTimeInterval(-3600),
                                    reservationEndAt: now.addingTimeInterval(closesIn), seatCount: count, price: price)
         let concert = try await catalog.createConcert(CreateConcert(title: "Saga", description: "", schedules: [schedule]))
-        return try await catalog.seats(ScheduleRef(scheduleId: concert.schedules[0].id)).seats?.map(\.id) ?? []
+        let map = try WireCodec.decoder.decode(SeatMap.self, from: try await catalog.seats(ScheduleRef(scheduleId: concert.schedules[0].id)))
+        return try #require(map.seats).map(\.id)
     }
 
     // MARK: Calls, over the reservation service's socket

@@ -50,13 +50,17 @@ enum SeatMapTag {
     static func etag(scheduleId: Int64, version: Int64) -> String { "\"\(scheduleId)-\(version)\"" }
 
     /// The version an `If-None-Match` value names for this schedule (the first, strong or weak).
+    /// Only a tag spelled exactly as `etag` writes it counts (no sign, no leading zero): concert
+    /// leaves the seats out for this version, so the tag must then match the answer's ETag.
     static func version(in header: String, scheduleId: Int64) -> Int64? {
-        let prefix = "\"\(scheduleId)-"
         for candidate in header.split(separator: ",") {
             var tag = candidate.trimmingCharacters(in: .whitespaces)
             if tag.hasPrefix("W/") { tag.removeFirst(2) }
-            guard tag.hasPrefix(prefix), tag.hasSuffix("\""), tag.count > prefix.count + 1 else { continue }
-            if let version = Int64(tag.dropFirst(prefix.count).dropLast()), version >= 0 { return version }
+            let prefix = "\"\(scheduleId)-"
+            guard tag.hasPrefix(prefix), tag.hasSuffix("\""), tag.count > prefix.count + 1,
+                  let version = Int64(tag.dropFirst(prefix.count).dropLast()), version >= 0,
+                  etag(scheduleId: scheduleId, version: version) == tag else { continue }
+            return version
         }
         return nil
     }
