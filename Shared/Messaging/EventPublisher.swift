@@ -113,7 +113,7 @@ package final class EventPublisher: SocketService, SocketLoopDriver {
             state.queued.append(EventCodec.encode(source: source, epoch: epoch, seq: state.lastSequence, type: type, body: encoded))
             return state.lastSequence
         }
-        loop.withLock { $0 }?.wake()
+        loop.withLock { $0 }?.serviceNow(self)
         return seq
     }
 
@@ -123,14 +123,14 @@ package final class EventPublisher: SocketService, SocketLoopDriver {
             state.lastSequence = max(state.lastSequence, sequence)
             state.queued.append(EventCodec.encode(source: source, epoch: epoch, seq: sequence, type: type, body: body))
         }
-        loop.withLock { $0 }?.wake()
+        loop.withLock { $0 }?.serviceNow(self)
     }
 
     package var lastSequence: UInt64 { state.withLock { $0.lastSequence } }
 
     // MARK: SocketLoopDriver (on the socket's thread)
 
-    func received(_ frames: [Data], on socket: ZMQSocket) {}
+    func received(_ frames: [Data]) {}
 
     func service(_ socket: ZMQSocket, now: ContinuousClock.Instant) -> Duration? {
         let (queued, heartbeat) = state.withLock { state -> ([[Data]], [Data]?) in

@@ -124,7 +124,7 @@ package final class EventSubscriber: SocketService, SocketLoopDriver {
 
     // MARK: SocketLoopDriver (on the socket's thread)
 
-    func received(_ frames: [Data], on socket: ZMQSocket) {
+    func received(_ frames: [Data]) {
         guard frames.count == 2, let head = try? EventCodec.decodeHead(frames[1]) else {
             logger.warning("unreadable event dropped")
             return

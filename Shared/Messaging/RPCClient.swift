@@ -169,7 +169,12 @@ package final class RPCClient: SocketLoopDriver {
                     state.fresh.append(id)
                     return nil
                 }
-                if let refusal { continuation.resume(throwing: refusal) } else { loop.withLock { $0 }?.wake() }
+                if let refusal {
+                    continuation.resume(throwing: refusal)
+                } else {
+                    // Sent from this thread when the socket is free: no hand-off to the socket's thread.
+                    loop.withLock { $0 }?.serviceNow(self)
+                }
             }
         } onCancel: {
             let cancelled = state.withLock { $0.pending.removeValue(forKey: id) }
@@ -191,7 +196,7 @@ package final class RPCClient: SocketLoopDriver {
 
     // MARK: SocketLoopDriver (on the socket's thread)
 
-    func received(_ frames: [Data], on socket: ZMQSocket) {
+    func received(_ frames: [Data]) {
         guard let frame = frames.last else { return }
         // A successful reply is matched on its first bytes; the caller parses it once, in full.
         if let id = WireCodec.scanSuccessfulReplyID(frame) {

@@ -8,9 +8,10 @@ import ZeroMQ
 /// for a business refusal; any other error becomes an `internal` error reply.
 package struct RPCHandlers: Sendable {
     typealias Handler = @Sendable (_ frame: Data, _ head: RequestHead, _ logger: Logger) async throws -> Data
-    typealias ImmediateHandler = @Sendable (_ frame: Data, _ head: RequestHead) throws -> Data
+    /// Answers on the socket's own thread, or nil when the request needs the method's async handler.
+    typealias ImmediateHandler = @Sendable (_ frame: Data, _ head: RequestHead) throws -> Data?
     private(set) var table: [String: Handler] = [:]
-    /// Handlers answered on the socket's own thread (see `onSocketThread`).
+    /// Handlers tried on the socket's own thread first (see `onSocketThread`).
     private(set) var immediate: [String: ImmediateHandler] = [:]
 
     package init() {}
@@ -31,6 +32,18 @@ package struct RPCHandlers: Sendable {
     ) {
         precondition(table[method.name] == nil && immediate[method.name] == nil, "\(method.name) registered twice")
         table[method.name] = { frame, head, _ in try await handle(try Self.decode(Request.self, frame, head)) }
+    }
+
+    /// Registers `handle` for `method`, with `atOnce` tried first on the socket's thread as the
+    /// request arrives: it answers from memory, without waiting, or nil when the request needs
+    /// `handle` after all. A request answered at once saves the hand-offs to Swift's pool and back.
+    package mutating func onEncoded<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        atOnce: @escaping @Sendable (Request) throws -> Data?,
+        _ handle: @escaping @Sendable (Request) async throws -> Data
+    ) {
+        onEncoded(method, handle)
+        immediate[method.name] = { frame, head in try atOnce(try Self.decode(Request.self, frame, head)) }
     }
 
     /// Registers a handler that never waits (no database, no I/O, no lock held for long): it runs
@@ -54,7 +67,7 @@ package struct RPCHandlers: Sendable {
         }
     }
 
-    package var methodNames: [String] { (Array(table.keys) + Array(immediate.keys)).sorted() }
+    package var methodNames: [String] { Set(table.keys).union(immediate.keys).sorted() }
 }
 
 /// What every service answers to `<service>.ping`.
@@ -167,26 +180,34 @@ package final class RPCServer: SocketService, SocketLoopDriver {
 
     // MARK: SocketLoopDriver (on the socket's thread)
 
-    func received(_ frames: [Data], on socket: ZMQSocket) {
+    func received(_ frames: [Data]) {
         // A ROUTER puts the sender's identity first; REQ peers add an empty delimiter. The last
         // frame is the request, everything before it is the route back. Nothing this project
         // speaks has more than a few routing frames; more is a hostile or confused peer.
         guard (2...4).contains(frames.count), let frame = frames.last else { return }
         let route = Array(frames.dropLast())
         // Frames this project wrote are routed on their first bytes; the handler parses them once.
-        guard let head = WireCodec.scanRequestHead(frame) ?? readHead(frame, route: route, on: socket) else { return }
+        guard let head = WireCodec.scanRequestHead(frame) ?? readHead(frame, route: route) else { return }
         guard head.v == WireCodec.version else {
-            reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unsupportedVersion(head.v)), on: socket)
+            reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unsupportedVersion(head.v)))
             return
         }
         if let immediate = immediateHandlers[head.method] {
             let draining = state.withLock { $0.drainingSince != nil }
-            let outcome = draining ? .failure(RemoteError.shuttingDown) : Result { try immediate(frame, head) }
-            reply(route, Self.answer(id: head.id, outcome, logger: logger), on: socket)
-            return
+            let outcome: Result<Data?, any Error> = draining ? .failure(RemoteError.shuttingDown) : Result { try immediate(frame, head) }
+            switch outcome {
+            case .success(nil):
+                break // answered by the async handler below
+            case .success(let body?):
+                reply(route, Self.answer(id: head.id, .success(body), logger: logger))
+                return
+            case .failure(let error):
+                reply(route, Self.answer(id: head.id, .failure(error), logger: logger))
+                return
+            }
         }
         guard let handler = handlers[head.method] else {
-            reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unknownMethod(head.method)), on: socket)
+            reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unknownMethod(head.method)))
             return
         }
         enum Admission { case run, duplicate, refuse(RemoteError) }
@@ -203,7 +224,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         case .run: break
         case .duplicate: return
         case .refuse(let refusal):
-            reply(route, WireCodec.encodeErrorReply(id: head.id, error: refusal), on: socket)
+            reply(route, WireCodec.encodeErrorReply(id: head.id, error: refusal))
             return
         }
         var logger = self.logger
@@ -222,7 +243,8 @@ package final class RPCServer: SocketService, SocketLoopDriver {
                 state.handling.remove(key)
                 state.replies.append(route + [fitting])
             }
-            self.loop.withLock { $0 }?.wake()
+            // The reply leaves from this thread when the socket is free.
+            self.loop.withLock { $0 }?.serviceNow(self)
         }
     }
 
@@ -285,18 +307,19 @@ package final class RPCServer: SocketService, SocketLoopDriver {
     }
 
     /// A frame of another shape parsed in full; an undecodable one is answered `bad_request` here.
-    private func readHead(_ frame: Data, route: [Data], on socket: ZMQSocket) -> RequestHead? {
+    private func readHead(_ frame: Data, route: [Data]) -> RequestHead? {
         do {
             return try WireCodec.decodeRequestHead(frame)
         } catch {
             logger.debug("undecodable request", metadata: ["rpc.error": .string(error.description)])
-            reply(route, WireCodec.encodeErrorReply(id: Self.bestEffortID(frame), error: .badRequest(error.description)), on: socket)
+            reply(route, WireCodec.encodeErrorReply(id: Self.bestEffortID(frame), error: .badRequest(error.description)))
             return nil
         }
     }
 
-    private func reply(_ route: [Data], _ answer: Data, on socket: ZMQSocket) {
-        send(route + [answer], on: socket)
+    /// Queues an answer given on the socket's thread; the loop's next pass sends it.
+    private func reply(_ route: [Data], _ answer: Data) {
+        state.withLock { $0.replies.append(route + [answer]) }
     }
 
     private func send(_ message: [Data], on socket: ZMQSocket) {

@@ -200,6 +200,25 @@ package final class ZMQSocket {
         }
     }
 
+    /// The descriptor libzmq makes readable when the socket's state may have changed (ZMQ_FD), for a
+    /// thread that waits on plain descriptors instead of in `zmq_poll`. It signals edges, and any
+    /// operation on the socket may consume one: ask `hasInput` after the last operation before waiting.
+    package func signalDescriptor() throws(ZMQError) -> Int32 {
+        var fd: Int32 = -1
+        var size = MemoryLayout<Int32>.size
+        if zmq_getsockopt(try live("zmq_getsockopt"), ZMQ_FD, &fd, &size) != 0 { throw .last("zmq_getsockopt(ZMQ_FD)") }
+        return fd
+    }
+
+    /// Whether a message can be received right now (ZMQ_EVENTS); false on a closed socket.
+    package var hasInput: Bool {
+        guard let handle else { return false }
+        var events: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        guard zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size) == 0 else { return false }
+        return events & Int32(ZMQ_POLLIN) != 0
+    }
+
     /// Closes the socket now; later calls throw. Closing twice is harmless.
     package func close() {
         if let handle {

@@ -106,6 +106,68 @@ struct RPCTests {
         await server.stop()
     }
 
+    @Test("a handler tried at once answers on the socket's thread when it can and hands the rest to its async handler")
+    func atOnceHandlers() async throws {
+        let endpoint = try TemporaryDirectory("rpc").ipc("s")
+        // Odd calls are answered at once (in no Swift task), even ones by the async handler, and a
+        // call numbered 99 is refused at once.
+        let answeredAtOnce = Mutex<[Int]>([])
+        var handlers = RPCHandlers()
+        handlers.onEncoded(Self.echo, atOnce: { request in
+            if request.call == 99 { throw RemoteError("seat_unavailable", "refused at once") }
+            guard request.call % 2 == 1 else { return nil }
+            #expect(withUnsafeCurrentTask { $0 == nil })
+            answeredAtOnce.withLock { $0.append(request.call) }
+            return try WireCodec.encoder.encode(Echo(caller: request.caller, call: request.call))
+        }) { request in
+            try WireCodec.encoder.encode(Echo(caller: -request.caller, call: request.call))
+        }
+        let server = RPCServer(service: "test", endpoint: endpoint, handlers: handlers, logger: Self.logger)
+        try server.start()
+        let client = try RPCClient(endpoint: endpoint, logger: Self.logger, defaultTimeout: .seconds(10))
+        for call in 0..<6 {
+            let reply = try await client.call(Self.echo, Echo(caller: 3, call: call))
+            #expect(reply == Echo(caller: call % 2 == 1 ? 3 : -3, call: call))
+        }
+        #expect(answeredAtOnce.withLock { $0 } == [1, 3, 5])
+        await #expect(throws: RemoteError("seat_unavailable", "refused at once")) { try await client.call(Self.echo, Echo(caller: 3, call: 99)) }
+        let reply = try await client.callRaw(method: Self.echo.name, body: Data(#"{"caller":"x"}"#.utf8), idempotent: false)
+        #expect(try WireCodec.decodeReplyHead(reply).error?.code == "bad_request")
+        await client.close()
+        await server.stop()
+    }
+
+    @Test("calls sent from their callers' threads and replies sent from handlers' tasks cross without one being lost")
+    func sendsFromManyThreads() async throws {
+        let endpoint = try TemporaryDirectory("rpc").ipc("s")
+        // Handlers that finish at scattered moments, so replies leave from the handlers' tasks while
+        // callers send from theirs and the sockets' threads receive: every way the socket is taken.
+        var handlers = RPCHandlers()
+        handlers.on(Self.echo) { request in
+            if request.call % 3 == 0 { try await Task.sleep(for: .microseconds(Int.random(in: 0...300))) }
+            return request
+        }
+        let server = RPCServer(service: "test", endpoint: endpoint, handlers: handlers, logger: Self.logger)
+        try server.start()
+        let clients = try (0..<3).map { _ in try RPCClient(endpoint: endpoint, logger: Self.logger, defaultTimeout: .seconds(20)) }
+        let answered = try await withThrowingTaskGroup(of: Int.self) { group in
+            for caller in 0..<120 {
+                group.addTask {
+                    let client = clients[caller % clients.count]
+                    for call in 0..<25 {
+                        let reply = try await client.call(Self.echo, Echo(caller: caller, call: call))
+                        #expect(reply == Echo(caller: caller, call: call))
+                    }
+                    return 25
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(answered == 3000)
+        for client in clients { await client.close() }
+        await server.stop()
+    }
+
     @Test("business refusals arrive as sent; unknown methods and failing handlers get error replies")
     func errorReplies() async throws {
         let endpoint = try freeTCPEndpoint()
