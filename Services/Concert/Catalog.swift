@@ -27,9 +27,6 @@ struct Catalog: Sendable {
     /// Called once per change, after its commit. Correctness never depends on it (DESIGN §3).
     let announce: @Sendable (SeatEvent) -> Void
 
-    /// Seat maps as last encoded, per schedule and version.
-    let encodedMaps = EncodedSeatMaps()
-
     init(database: ConcertDatabase, clock: any WallClock, announce: @escaping @Sendable (SeatEvent) -> Void = { _ in }) {
         self.database = database
         self.clock = clock
@@ -49,24 +46,30 @@ struct Catalog: Sendable {
     }
 
     /// `concert.seats`, as its reply body: a schedule's seat map and its version, without the seats
-    /// when the caller's `knownVersion` is current. A map already encoded for its version is answered from
-    /// memory after reading only the version; one not yet seen is read, encoded and kept. The shown
-    /// version never repeats for a different map (ConcertDatabase), so a body kept for it stays true.
+    /// when the caller's `knownVersion` is current. Answered from memory while the map kept there is
+    /// the one shown (`seatsAtOnce`); otherwise read, encoded and kept (`ShownSeatMaps`).
     func seats(_ request: ScheduleRef) async throws -> Data {
-        let scheduleId = request.scheduleId
-        let known = request.knownVersion
-        let maps = encodedMaps
-        var map = try await database.seatMap(scheduleId: scheduleId, now: clock.now()) { version in
-            version != known && maps.body(of: scheduleId, version: version) == nil
-        }
-        if map.seats == nil, map.version != known {
-            if let kept = maps.body(of: scheduleId, version: map.version) { return kept }
-            // Dropped since the read looked (the memory was full): read it whole.
-            map = try await database.seatMap(scheduleId: scheduleId, now: clock.now())
-        }
-        let body = try WireCodec.encoder.encode(map)
-        if map.seats != nil { maps.keep(body, of: scheduleId, version: map.version) }
-        return body
+        if let answer = try seatsAtOnce(request) { return answer }
+        let maps = database.shownMaps
+        let mark = maps.mark(of: request.scheduleId)
+        let read = try await database.seatMap(scheduleId: request.scheduleId, now: clock.now())
+        let body = try WireCodec.encoder.encode(read.map)
+        // A millisecond early, so the kept map is never shown once any reader would count the lapse.
+        let until = read.firstLapse.map { $0.addingTimeInterval(-0.001) }
+        maps.keep(.init(version: read.map.version, body: body, until: until), of: request.scheduleId, readSince: mark)
+        return read.map.version == request.knownVersion ? try Self.unchanged(read.map) : body
+    }
+
+    /// `concert.seats` from memory, on the server's socket thread; nil when the map must be read.
+    func seatsAtOnce(_ request: ScheduleRef) throws -> Data? {
+        guard let shown = database.shownMaps.shown(of: request.scheduleId, at: clock.now()) else { return nil }
+        guard shown.version == request.knownVersion else { return shown.body }
+        return try Self.unchanged(SeatMap(scheduleId: request.scheduleId, version: shown.version, seats: nil))
+    }
+
+    /// The answer for a caller that has the current version: the version without the seats.
+    private static func unchanged(_ map: SeatMap) throws -> Data {
+        try WireCodec.encoder.encode(SeatMap(scheduleId: map.scheduleId, version: map.version, seats: nil))
     }
 
     /// `concert.seat`: one seat with its schedule's window.
@@ -218,33 +221,5 @@ struct Catalog: Sendable {
                 reservationEndAt: schedule.reservationEndAt, prices: Array(repeating: schedule.price, count: schedule.seatCount))
         }
         return ConcertDatabase.ConcertDraft(title: title, description: description, requestId: request.requestId, schedules: schedules)
-    }
-}
-
-/// The newest encoded seat map of each schedule, in memory and bounded: when the bodies kept pass
-/// `mostBytes` it starts again, costing one read per schedule.
-final class EncodedSeatMaps: Sendable {
-    private struct Kept {
-        var bodies: [Int64: (version: Int64, body: Data)] = [:]
-        var bytes = 0
-    }
-    private let kept = Mutex(Kept())
-    static let mostBytes = 16 << 20
-
-    func body(of scheduleId: Int64, version: Int64) -> Data? {
-        kept.withLock { kept in kept.bodies[scheduleId].flatMap { $0.version == version ? $0.body : nil } }
-    }
-
-    /// Keeps `body` unless a newer version is kept already (versions only rise).
-    func keep(_ body: Data, of scheduleId: Int64, version: Int64) {
-        kept.withLock { kept in
-            if let current = kept.bodies[scheduleId] {
-                guard current.version < version else { return }
-                kept.bytes -= current.body.count
-            }
-            if kept.bytes + body.count > Self.mostBytes { kept = Kept() }
-            kept.bodies[scheduleId] = (version, body)
-            kept.bytes += body.count
-        }
     }
 }

@@ -22,9 +22,13 @@ struct ConcertDatabase: Sendable {
     /// Every write goes through it, so writes that wait commit together (DESIGN §6).
     let commits: GroupCommit
 
+    /// The seat maps shown now, kept in memory until a commit or a lapse changes them.
+    let shownMaps = ShownSeatMaps()
+
     init(_ writer: any DatabaseWriter) {
         self.writer = writer
         self.commits = GroupCommit(writer)
+        writer.add(transactionObserver: shownMaps, extent: .databaseLifetime)
     }
 
     static var migrator: DatabaseMigrator {
@@ -105,24 +109,23 @@ struct ConcertDatabase: Sendable {
         }
     }
 
-    /// A schedule's seats sorted by number, lapsed holds shown available, and its shown version.
-    /// The version comes from the schedule row and a count of lapsed holds (an index), so when
-    /// `seatsWanted` declines it (the caller has that version already) no seat row is read.
-    func seatMap(scheduleId: Int64, now: Date, seatsWanted: @escaping @Sendable (_ version: Int64) -> Bool = { _ in true }) async throws -> SeatMap {
+    /// A schedule's seats sorted by number, lapsed holds shown available, and its shown version; and
+    /// when the first hold it shows held lapses, since the map changes then with time alone.
+    func seatMap(scheduleId: Int64, now: Date) async throws -> (map: SeatMap, firstLapse: Date?) {
         try await writer.read { db in
             guard let schedule = try ScheduleRecord.find(scheduleId, db) else {
                 throw ConcertDatabase.notFound("schedule", scheduleId)
             }
-            let counted = schedule.version + Int64(try Self.lapsedHolds(db, scheduleId: scheduleId, now: now))
-            guard seatsWanted(counted) else { return SeatMap(scheduleId: scheduleId, version: counted, seats: nil) }
             let seats = try SeatRecord.fetchAll(db.cachedStatement(sql: """
                 SELECT \(SeatRecord.columns) FROM concert_seat WHERE concert_schedule_id = ? ORDER BY number
                 """), arguments: [scheduleId])
-            // With the seats read, the version is counted from them, by the same test that shows each
-            // one: SQL compares the rounded stored text, which may differ within half a millisecond.
+            // The version is counted from the seats, by the same test that shows each one: SQL
+            // compares the rounded stored text, which may differ within half a millisecond.
             let version = schedule.version + Int64(seats.count(where: { $0.isLapsed(at: now) }))
-            return SeatMap(scheduleId: scheduleId, version: version,
-                           seats: seats.map { SeatView(id: $0.id, number: $0.number, price: $0.price, status: $0.shownStatus(at: now)) })
+            let firstLapse = seats.lazy.filter { $0.status == .reserving && !$0.isLapsed(at: now) }.compactMap(\.expiredAt).min()
+            let map = SeatMap(scheduleId: scheduleId, version: version,
+                              seats: seats.map { SeatView(id: $0.id, number: $0.number, price: $0.price, status: $0.shownStatus(at: now)) })
+            return (map, firstLapse)
         }
     }
 

@@ -7,7 +7,7 @@ enum ConcertHandlers {
         var handlers = RPCHandlers()
         handlers.on(ConcertAPI.listConcerts) { _ in try await catalog.listConcerts() }
         handlers.on(ConcertAPI.schedules) { try await catalog.schedules($0) }
-        handlers.onEncoded(ConcertAPI.seats) { try await catalog.seats($0) }
+        handlers.onEncoded(ConcertAPI.seats, atOnce: { try catalog.seatsAtOnce($0) }) { try await catalog.seats($0) }
         handlers.on(ConcertAPI.seat) { try await catalog.seat($0) }
         handlers.on(ConcertAPI.claims) { try await catalog.claims($0) }
         handlers.on(ConcertAPI.hold) { try await catalog.hold($0) }

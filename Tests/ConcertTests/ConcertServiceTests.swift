@@ -126,6 +126,55 @@ struct ConcertServiceTests {
         await running.stop()
     }
 
+    @Test("a seat map kept in memory is dropped by its schedule's next commit, never kept from a read older than one, and shown until just before its first lapse")
+    func shownMapsFollowCommits() async throws {
+        let fixture = try ConcertFixture()
+        let maps = fixture.catalog.database.shownMaps
+        let (schedule, seats) = try await fixture.schedule(seats: 3)
+        let (other, otherSeats) = try await fixture.schedule(seats: 2)
+        let first = try await fixture.seatMap(schedule.id)
+        _ = try await fixture.seatMap(other.id)
+        let kept = try #require(maps.shown(of: schedule.id, at: fixture.now))
+        #expect(kept.version == first.version && kept.until == nil)
+
+        // A read that began before a commit (its mark taken then) cannot keep what it read.
+        let mark = maps.mark(of: schedule.id)
+        _ = try await fixture.hold(seats[1].id, for: "r1", seconds: 30)
+        #expect(maps.shown(of: schedule.id, at: fixture.now) == nil)
+        maps.keep(kept, of: schedule.id, readSince: mark)
+        #expect(maps.shown(of: schedule.id, at: fixture.now) == nil)
+        // Another schedule's commit leaves this one's map alone.
+        #expect(maps.shown(of: other.id, at: fixture.now) != nil)
+
+        let held = try await fixture.seatMap(schedule.id)
+        let heldKept = try #require(maps.shown(of: schedule.id, at: fixture.now))
+        #expect(heldKept.version == held.version && held.version > first.version)
+        let until = try #require(heldKept.until)
+        #expect(abs(until.timeIntervalSince(fixture.now) - (30 - 0.001)) < 0.000_01)
+        // Answered from memory right up to a millisecond before the hold lapses, then read again.
+        fixture.clock.advance(by: 30 - 0.002)
+        #expect(try fixture.catalog.seatsAtOnce(ScheduleRef(scheduleId: schedule.id)) != nil)
+        fixture.clock.advance(by: 0.001)
+        #expect(try fixture.catalog.seatsAtOnce(ScheduleRef(scheduleId: schedule.id)) == nil)
+        fixture.clock.advance(by: 0.001)
+        let lapsed = try await fixture.seatMap(schedule.id)
+        #expect(lapsed.version > held.version && lapsed.seats.map(\.status) == [.available, .available, .available])
+
+        // Each kind of seat write drops the map, so the next answer shows it.
+        for write in ["hold", "extend", "confirm", "release"] {
+            let before = try await fixture.seatMap(other.id)
+            #expect(try fixture.catalog.seatsAtOnce(ScheduleRef(scheduleId: other.id, knownVersion: before.version)) != nil)
+            switch write {
+            case "hold": _ = try await fixture.hold(otherSeats[0].id, for: "r2", seconds: 60)
+            case "extend": _ = try await fixture.extend(otherSeats[0].id, for: "r2", seconds: 120)
+            case "confirm": _ = try await fixture.confirm(otherSeats[0].id, for: "r2")
+            default: _ = try await fixture.release(otherSeats[0].id, for: "r2")
+            }
+            #expect(try fixture.catalog.seatsAtOnce(ScheduleRef(scheduleId: other.id)) == nil, "\(write) drops the kept map")
+            #expect(try await fixture.seatMap(other.id).version > before.version, "\(write) shows a new version")
+        }
+    }
+
     @Test("unknown ids are not_found and business refusals keep their codes")
     func refusals() async throws {
         let running = try Running()
