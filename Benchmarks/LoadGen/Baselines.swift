@@ -4,17 +4,20 @@ import GRDB
 import Histogram
 import Hummingbird
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceKit
 import ZeroMQ
 
 /// The baseline for the read path: Hummingbird's hello world, as its own process, on the same
-/// framework and defaults as the gateway.
+/// framework, defaults and executor as the gateway (Swift tasks on NIO's event loops).
 struct HelloServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "hello-server", abstract: "Serve Hummingbird's hello world (a baseline).")
 
     @Option var port: Int
 
     func run() async throws {
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let router = Router()
         router.get("/") { _, _ in "Hello, world!" }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
