@@ -43,8 +43,14 @@ struct Scenarios {
         for (name, seconds) in after {
             result.cpuPerUnit[name] = ((seconds - (before[name] ?? 0)) * 1000 / units * 1000).rounded() / 1000
         }
-        for (name, switches) in switchesAfter {
-            result.switchesPerUnit[name] = (Double(switches - (switchesBefore[name] ?? 0)) / units * 10).rounded() / 10
+        for (name, threads) in switchesAfter {
+            // Per thread: one that ended during the phase takes its count with it, and a new one
+            // (a reused id counting from zero included) counts from zero.
+            let switches = threads.reduce(0) { total, thread in
+                let before = switchesBefore[name]?[thread.key] ?? 0
+                return total + (thread.value >= before ? thread.value - before : thread.value)
+            }
+            result.switchesPerUnit[name] = (Double(switches) / units * 10).rounded() / 10
         }
         for (name, count) in resendsAfter {
             result.resends[name] = count - (resendsBefore[name] ?? 0)
@@ -70,21 +76,21 @@ struct Scenarios {
         return found
     }
 
-    /// Context switches so far of each process of the stack, summed over its threads
+    /// Context switches so far of each thread of each process of the stack, by thread id
     /// (`/proc/<pid>/task/*/status`; the process's own status counts its main thread only).
-    func contextSwitches() -> [String: Int] {
-        var found: [String: Int] = [:]
+    func contextSwitches() -> [String: [String: Int]] {
+        var found: [String: [String: Int]] = [:]
         for name in TestStack.all {
             guard let pid = stack.process(name)?.pid,
                   let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { continue }
-            var total = 0
+            var counts: [String: Int] = [:]
             for thread in threads {
                 guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/status", encoding: .utf8) else { continue }
                 for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
-                    total += Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
+                    counts[thread, default: 0] += Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
                 }
             }
-            found[name] = total
+            found[name] = counts
         }
         return found
     }
