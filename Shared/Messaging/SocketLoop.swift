@@ -3,8 +3,8 @@ import ServiceLifecycle
 import Synchronization
 import ZeroMQ
 
-/// What a `SocketLoop` does with its socket. Every method runs on the loop's own thread,
-/// the only thread that touches the socket.
+/// What a `SocketLoop` does with its socket. `service` and `stopped` run with the socket held, on
+/// the loop's thread or, for `service`, on a thread that called `serviceNow`; one at a time.
 protocol SocketLoopDriver: AnyObject, Sendable {
     /// One whole incoming message. Called with the socket free, so that what it hands over (a reply
     /// to a waiting caller) can be sent at once by whoever takes it; replies it queues itself leave

@@ -210,12 +210,13 @@ package final class ZMQSocket {
         return fd
     }
 
-    /// Whether a message can be received right now (ZMQ_EVENTS); false on a closed socket.
+    /// Whether a message can be received right now (ZMQ_EVENTS); false on a closed socket, true when
+    /// libzmq cannot tell (so a caller goes and looks rather than wait on a signal already taken).
     package var hasInput: Bool {
         guard let handle else { return false }
         var events: Int32 = 0
         var size = MemoryLayout<Int32>.size
-        guard zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size) == 0 else { return false }
+        guard zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size) == 0 else { return true }
         return events & Int32(ZMQ_POLLIN) != 0
     }
 
