@@ -25,11 +25,12 @@ struct GatewayCommand: AsyncParsableCommand {
             // handing every request and its answer across to Swift's own pool and back (two thread
             // switches each; docs/benchmarks.md). First, before any other task is made; nothing the
             // gateway runs in a task blocks a thread.
-            NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+            let onEventLoops = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
             ServiceRunner.catchEarlySignals()
             let configuration = try ServiceRunner.loadConfiguration()
             LogSetup.bootstrap(level: configuration.logLevel)
             let logger = LogSetup.logger("gateway", level: configuration.logLevel)
+            if !onEventLoops { logger.warning("Swift tasks stay on Swift's own pool: NIO could not become the global executor") }
             let gateway = try buildApplication(configuration: configuration, logger: logger, registry: GatewayMetrics.bootstrap())
             // Every request is answered within 3 s (CONTRACT §3), so 5 s lets those in progress at
             // SIGTERM finish; idle connections close at once, so an idle gateway stops at once.

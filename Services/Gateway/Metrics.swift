@@ -3,6 +3,7 @@ import Hummingbird
 import Messaging
 import Metrics
 import Prometheus
+import Synchronization
 
 /// `/metrics` (CONTRACT §3): requests by route, method and status with their latency (Hummingbird's
 /// `MetricsMiddleware`), and the RPC calls each route made, by method and outcome, in Prometheus text.
@@ -24,19 +25,43 @@ enum GatewayMetrics {
         return registry
     }
 
+    /// Runs for every metric made, Hummingbird's per request included: names that need no change,
+    /// nearly all, are answered as they are.
     static func sanitize(_ name: String) -> String {
-        String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") ? $0 : "_" })
+        func allowed(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "_"), UInt8(ascii: ":"): true
+            default: false
+            }
+        }
+        if name.utf8.allSatisfy(allowed) { return name }
+        return String(name.map { $0.isASCII && allowed($0.asciiValue ?? 0) ? $0 : "_" })
+    }
+
+    /// The gateway's own counters, made once per set of labels instead of once per count.
+    private static let counters = Mutex<[String: Metrics.Counter]>([:])
+
+    private static func counter(_ label: String, _ dimensions: [(String, String)]) -> Metrics.Counter {
+        let key = dimensions.reduce(label) { $0 + "\u{1}" + $1.0 + "\u{2}" + $1.1 }
+        if let known = counters.withLock({ $0[key] }) { return known }
+        let made = Metrics.Counter(label: label, dimensions: dimensions)
+        return counters.withLock { counters in
+            if let known = counters[key] { return known }
+            counters[key] = made
+            return made
+        }
     }
 
     /// Counts one RPC call made on behalf of the current route.
     static func countCall(_ method: String, outcome: String) {
-        Counter(label: "gateway_rpc_calls", dimensions: [("route", RequestScope.route), ("rpc_method", method), ("outcome", outcome)]).increment()
+        counter("gateway_rpc_calls", [("route", RequestScope.route), ("rpc_method", method), ("outcome", outcome)]).increment()
     }
 
     /// Counts one gated request's token check: answered by the gateway's own view of the queue's
     /// events, or by asking the queue.
     static func countTokenCheck(answeredBy: String, active: Bool) {
-        Counter(label: "gateway_queue_token_checks", dimensions: [("answered_by", answeredBy), ("active", active ? "true" : "false")]).increment()
+        counter("gateway_queue_token_checks", [("answered_by", answeredBy), ("active", active ? "true" : "false")]).increment()
     }
 
     /// `GET /metrics`: the registry in Prometheus text format.

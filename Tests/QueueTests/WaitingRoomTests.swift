@@ -1,4 +1,4 @@
-import Contracts
+@testable import Contracts
 import Foundation
 import GRDB
 import Messaging
@@ -102,6 +102,21 @@ struct WaitingRoomTests {
         #expect(parsed.issuedAtMs == TokenSigner.milliseconds(fixture.clock.now()))
         #expect(parsed.text == text)
         #expect(fixture.room.signer.verify(text) == parsed)
+    }
+
+    @Test("a token's base64url parts round-trip at every length and have one spelling only")
+    func base64URLParts() throws {
+        for length in 0...40 {
+            let data = Data((0..<length).map { UInt8(truncatingIfNeeded: $0 * 37 + length) })
+            let text = QueueToken.base64URLEncoded(data)
+            #expect(text == data.base64EncodedString().replacing("+", with: "-").replacing("/", with: "_").replacing("=", with: ""))
+            #expect(QueueToken.base64URLDecoded(Substring(text)) == data)
+        }
+        // 0xFB 0xFF: the characters that differ from standard base64.
+        #expect(QueueToken.base64URLEncoded(Data([0xFB, 0xFF])) == "-_8")
+        for refused in ["-_8=", "+/8", "-_9", "-_8 ", "a", "é"] {
+            #expect(QueueToken.base64URLDecoded(Substring(refused)) == nil, "\(refused)")
+        }
     }
 
     /// Ways to alter a genuine token of user 1 with sequence 1.
