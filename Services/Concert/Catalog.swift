@@ -57,19 +57,19 @@ struct Catalog: Sendable {
         // A millisecond early, so the kept map is never shown once any reader would count the lapse.
         let until = read.firstLapse.map { $0.addingTimeInterval(-0.001) }
         maps.keep(.init(version: read.map.version, body: body, until: until), of: request.scheduleId, readSince: mark)
-        return read.map.version == request.knownVersion ? try Self.unchanged(read.map) : body
+        return read.map.version == request.knownVersion ? try Self.unchanged(request.scheduleId, read.map.version) : body
     }
 
     /// `concert.seats` from memory, on the server's socket thread; nil when the map must be read.
     func seatsAtOnce(_ request: ScheduleRef) throws -> Data? {
         guard let shown = database.shownMaps.shown(of: request.scheduleId, at: clock.now()) else { return nil }
         guard shown.version == request.knownVersion else { return shown.body }
-        return try Self.unchanged(SeatMap(scheduleId: request.scheduleId, version: shown.version, seats: nil))
+        return try Self.unchanged(request.scheduleId, shown.version)
     }
 
     /// The answer for a caller that has the current version: the version without the seats.
-    private static func unchanged(_ map: SeatMap) throws -> Data {
-        try WireCodec.encoder.encode(SeatMap(scheduleId: map.scheduleId, version: map.version, seats: nil))
+    private static func unchanged(_ scheduleId: Int64, _ version: Int64) throws -> Data {
+        try WireCodec.encoder.encode(SeatMap(scheduleId: scheduleId, version: version, seats: nil))
     }
 
     /// `concert.seat`: one seat with its schedule's window.
