@@ -44,8 +44,9 @@ struct Backend: Sendable {
 /// Who the caller is: `Authorization: Bearer <apiKey>`, resolved by the payment service once and
 /// remembered for the life of the key. A key never changes owner and is never revoked (CONTRACT §2
 /// has no such operation), so the answer cannot go stale; an unknown key is asked about each time,
-/// so a user just signed up through another gateway is known at once. The memory is bounded:
-/// when full it starts again, costing one lookup per caller.
+/// so a user just signed up through another gateway is known at once. A user signed up through
+/// this gateway is known from the sign-up's answer, so a fan who signs up and joins the line costs
+/// no lookup. The memory is bounded: when full it starts again, costing one lookup per caller.
 final class Authenticator: Sendable {
     private let backend: Backend
     private let remembered = Mutex<[String: AuthenticatedUser]>([:])
@@ -68,13 +69,22 @@ final class Authenticator: Sendable {
         if let known = remembered.withLock({ $0[key] }) { return known }
         do {
             let user = try await backend.call(.payment, PaymentAPI.authenticate, Authenticate(apiKey: key))
-            remembered.withLock { cache in
-                if cache.count >= Self.mostRemembered { cache.removeAll(keepingCapacity: true) }
-                cache[key] = user
-            }
+            remember(user, by: key)
             return user
         } catch let refusal as RemoteError where refusal.code == "unauthorized" {
             throw Problem.unauthorized
+        }
+    }
+
+    /// A user payment has just created: its key is known without asking.
+    func signedUp(_ user: NewUser) {
+        remember(AuthenticatedUser(userId: user.id, name: user.name), by: user.apiKey)
+    }
+
+    private func remember(_ user: AuthenticatedUser, by key: String) {
+        remembered.withLock { cache in
+            if cache.count >= Self.mostRemembered { cache.removeAll(keepingCapacity: true) }
+            cache[key] = user
         }
     }
 }

@@ -1,4 +1,6 @@
+import Contracts
 import Foundation
+import Messaging
 import Testing
 import TestSupport
 
@@ -297,13 +299,19 @@ struct GatewayTests {
         }
     }
 
-    @Test("a known API key is remembered for its life: with payment frozen its owner is still answered; an unknown key gets 503 within 3 s")
+    @Test("a known API key is remembered for its life: with payment frozen its owner is still answered, one signed up here too; an unknown key gets 503 within 3 s")
     func apiKeyRemembered() async throws {
         try await withStack(extra: Self.environment) { stack in
             try #require(await stack.waitUntilReady(), "\(stack.logs)")
             let fan = try await Fan.signUp(stack)
             #expect(try await fan.send("GET", "/api/v1/users/me").status == 200)
-            let stranger = try await Fan.signUp(stack, name: "stranger")
+            // Signed up through this gateway, its key never used yet.
+            let newcomer = try await Fan.signUp(stack, name: "newcomer")
+            // Signed up through another gateway: made by payment directly.
+            let payments = try RPCClient(endpoint: try #require(stack.environment["PAYMENT_RPC"]), logger: ServedHandlers.logger)
+            let created = try await payments.call(PaymentAPI.createUser, CreateUser(name: "stranger"))
+            await payments.close()
+            let stranger = Fan(stack: stack, id: Int(created.id), apiKey: created.apiKey)
             // Longer than any short-lived memory would last.
             try await Task.sleep(for: .seconds(3))
             let payment = try #require(stack.process("payment"))
@@ -311,6 +319,8 @@ struct GatewayTests {
             defer { payment.signal(SIGCONT) }
             let me = try await fan.send("GET", "/api/v1/users/me")
             #expect(me.status == 200 && me["id"] as? Int == fan.id, "\(me.body)")
+            let new = try await newcomer.send("GET", "/api/v1/users/me")
+            #expect(new.status == 200 && new["id"] as? Int == newcomer.id && new["name"] as? String == "newcomer", "\(new.body)")
             // Never seen by this gateway: asked of payment, which does not answer.
             let start = ContinuousClock.now
             let unknown = try await stranger.send("GET", "/api/v1/users/me")

@@ -13,6 +13,7 @@ struct UsersController {
         routes.post("api/v1/users") { request, _ in
             let body = try await request.decodeJSON(SignUp.self)
             let user = try await backend.call(.payment, PaymentAPI.createUser, CreateUser(name: body.name))
+            auth.signedUp(user)
             return try JSONBody(user).response(status: .created)
         }
         routes.get("api/v1/users/me") { request, _ in
