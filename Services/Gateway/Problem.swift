@@ -91,6 +91,16 @@ struct EncodedJSON {
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
+
+    /// A reply of the shape `{<member>: …, "created": true|false}` from `method`, answered with the
+    /// member's bytes: 201 when the call created it, 200 when it was there already.
+    static func createdOrFound(_ outcome: Data, member: String, of method: String) throws -> Response {
+        guard let fields = JSONFields.ranges(in: outcome), let value = JSONFields.value(member, in: outcome, ranges: fields),
+              let created = JSONFields.value("created", in: outcome, ranges: fields) else {
+            throw MessagingError.malformedReply(method: method, reason: "not an outcome with \(member) and created")
+        }
+        return EncodedJSON(value).response(status: created.elementsEqual("true".utf8) ? .created : .ok)
+    }
 }
 
 /// Turns every error a route throws into a problem answer, so nothing a client sends reaches a

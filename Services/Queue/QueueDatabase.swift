@@ -233,11 +233,9 @@ struct QueueDatabase: Sendable {
             var token = Token(id: nil, userId: userId, uuid: nonce, status: .waiting, seq: state.issuedThrough,
                               expiredAt: nil, admittedAt: nil, lastSeenAt: now, createdAt: now, updatedAt: now)
             try token.insertRow(db)
-            // Read back as stored, so the token's text (which carries created_at) is the same on every later read.
-            guard let stored = try Token.find(seq: token.seq, db) else {
-                throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "token \(token.seq) not found right after its insert")
-            }
-            return Issued(token: stored, created: true, admittedThrough: state.admittedThrough, expired: expired)
+            // `now` is in whole milliseconds, as stored, so the token's text (which carries created_at)
+            // is the same as on every later read of the row.
+            return Issued(token: token, created: true, admittedThrough: state.admittedThrough, expired: expired)
         }
     }
 

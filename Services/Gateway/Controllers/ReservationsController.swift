@@ -18,12 +18,7 @@ struct ReservationsController {
             let body = try await request.decodeJSON(NewReservation.self)
             guard RequestLimits.ids.contains(body.seatId) else { throw Problem.invalidRequest("seatId must be a positive whole number") }
             let outcome = try await backend.callForBody(.reservation, ReservationAPI.reserve, Reserve(userId: caller.userId, seatId: body.seatId))
-            // `{reservation, created}`: the reservation's bytes are the answer, `created` its status.
-            guard let fields = JSONFields.ranges(in: outcome), let reservation = JSONFields.value("reservation", in: outcome, ranges: fields),
-                  let created = JSONFields.value("created", in: outcome, ranges: fields) else {
-                throw MessagingError.malformedReply(method: ReservationAPI.reserve.name, reason: "not a reservation outcome")
-            }
-            return EncodedJSON(reservation).response(status: created.elementsEqual("true".utf8) ? .created : .ok)
+            return try EncodedJSON.createdOrFound(outcome, member: "reservation", of: ReservationAPI.reserve.name)
         }
         routes.get("api/v1/reservations") { request, _ in
             let caller = try await auth.caller(of: request)
