@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build run test test-tools bench bench-quick chaos
+.PHONY: help setup build run test test-tools bench-tools bench bench-quick chaos
 
 help:
 	@echo "make run    build in release mode and start the whole stack in the foreground"
@@ -36,13 +36,18 @@ test: setup test-tools
 	swift test --skip-build --disable-xctest --skip '$(DEADLINE_SUITES)'
 	.build/debug/chaos --quick --report .build/chaos-quick.json
 
+# What the benchmarks need beyond the build: wrk, the C HTTP client that reads the hello world
+# and the read path beside the load generator's own client (docs/benchmarks.md).
+bench-tools: setup
+	@deploy/local/setup.sh wrk
+
 # The benchmarks (docs/benchmarks.md): the baselines and every scenario in one run, release build.
 # BENCH_ARGS passes options to `loadgen bench` (see `.build/release/loadgen bench --help`).
-bench: build
+bench: build bench-tools
 	.build/release/loadgen bench --out docs/benchmarks $(BENCH_ARGS)
 
 # A short run that checks the benchmarks work, without overwriting the committed report.
-bench-quick: build
+bench-quick: build bench-tools
 	.build/release/loadgen bench --quick --out .build/bench-quick $(BENCH_ARGS)
 
 # The long chaos run (docs/reliability.md): minutes of booking while every backend is killed at

@@ -43,8 +43,18 @@ struct Bench {
         _ = await eventually(timeout: .seconds(10), interval: .milliseconds(50)) { await helloClient.send(.GET, "/").status == 200 }
         let helloCapacity = await capacity(helloClient, "/", seconds: min(settings.seconds, 5), width: settings.connections)
         await helloClient.shutdown()
-        await hello.stop()
         report.baselines["hello world"] = .rate(helloCapacity.perSecond, helloCapacity.latency)
+        // The same server read by wrk, whose client does not take the cores the server needs.
+        let wrk = Wrk.executable
+        var helloWrk: Wrk.Capacity?
+        if let wrk {
+            log("baseline: Hummingbird hello world, read by wrk -t\(Wrk.threads) -c\(Wrk.connections)")
+            helloWrk = try Wrk.capacity(wrk, url: "http://127.0.0.1:\(helloPort)/", seconds: min(settings.seconds, 5))
+            report.baselines["hello world, read by wrk"] = helloWrk.map(Measure.wrk)
+        } else {
+            log("baseline: wrk is not on PATH (make bench installs it); the read path is measured by the load generator alone")
+        }
+        await hello.stop()
 
         // The stack.
         let stack = try TestStack(extra: [
@@ -71,14 +81,23 @@ struct Bench {
 
             if settings.runs("read") {
             log("scenario 2: the read path")
-            let read = try await scenarios.readPath()
+            let read = try await scenarios.readPath(wrk: wrk)
             report.phases.append(read.openLoop)
+            // Both clients' figures, each against the hello world read by the same client; the
+            // target is met when both meet it, the 304s' share included.
+            let shares = (full: read.capacity.perSecond / helloCapacity.perSecond, unchanged: read.notModified.perSecond / helloCapacity.perSecond)
+            var figure = String(format: "%.0f/s vs %.0f/s: %.0f%%; unchanged map (304) %.0f/s: %.0f%%",
+                                read.capacity.perSecond, helloCapacity.perSecond, 100 * shares.full, read.notModified.perSecond, 100 * shares.unchanged)
+            var met = shares.full >= 0.5 && shares.unchanged >= 0.7
+            if let byWrk = read.wrk, let helloWrk {
+                let full = byWrk.full.goodPerSecond / helloWrk.goodPerSecond, unchanged = byWrk.notModified.goodPerSecond / helloWrk.goodPerSecond
+                figure += String(format: ". Read by wrk: %.0f/s vs %.0f/s: %.0f%%; 304 %.0f/s: %.0f%%",
+                                 byWrk.full.goodPerSecond, helloWrk.goodPerSecond, 100 * full, byWrk.notModified.goodPerSecond, 100 * unchanged)
+                met = met && full >= 0.5 && unchanged >= 0.7
+            }
             report.scenarios.append(.init(name: "2. the read path: GET /api/v1/schedules/{id}/seats (50 seats)", measured: .rate(read.capacity.perSecond, read.capacity.latency),
-                                          baseline: "hello world", target: "at least 50% of hello world's requests per second",
-                                          met: read.capacity.perSecond >= 0.5 * helloCapacity.perSecond,
-                                          figure: String(format: "%.0f/s vs %.0f/s: %.0f%%; unchanged map (304) %.0f/s",
-                                                         read.capacity.perSecond, helloCapacity.perSecond, 100 * read.capacity.perSecond / helloCapacity.perSecond,
-                                                         read.notModified.perSecond)))
+                                          baseline: "hello world", target: "at least 50% of hello world's requests per second, an unchanged map (304) 70%",
+                                          met: met, figure: figure))
             }
 
             for variant in FlashVariant.allCases where settings.runs("flash") {

@@ -17,11 +17,14 @@ struct BenchReport: Codable {
 enum Measure: Codable {
     case latency(LatencySummary)
     case rate(Double, LatencySummary?)
+    /// A rate as wrk read it, with the percentiles it prints.
+    case wrk(Wrk.Capacity)
 
     var text: String {
         switch self {
         case .latency(let l): String(format: "p50 %.3f ms, p99 %.3f ms", l.p50, l.p99)
         case .rate(let r, let l): String(format: "%.0f/s", r) + (l.map { String(format: " (p50 %.2f ms, p99 %.2f ms)", $0.p50, $0.p99) } ?? "")
+        case .wrk(let capacity): capacity.text
         }
     }
 }

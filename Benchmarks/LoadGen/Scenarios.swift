@@ -95,13 +95,15 @@ struct Scenarios {
         return found
     }
 
-    /// User plus system CPU seconds so far of each process of the stack, from /proc.
+    /// User plus system CPU seconds so far of each process of the stack, and of the load generator
+    /// itself (`loadgen`: it shares the two cores, so what its client costs is CPU the stack lacks),
+    /// from /proc.
     func cpuSeconds() -> [String: Double] {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         var found: [String: Double] = [:]
-        for name in TestStack.all {
-            guard let pid = stack.process(name)?.pid,
-                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let processes = TestStack.all.compactMap { name in stack.process(name).map { (name, $0.pid) } }
+        for (name, pid) in processes + [("loadgen", getpid())] {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
                   let end = stat.lastIndex(of: ")") else { continue }
             // After the command's closing parenthesis: state is field 3, utime 14 and stime 15.
             let fields = stat[stat.index(after: end)...].split(separator: " ")
@@ -138,11 +140,13 @@ struct Scenarios {
     struct ReadPath {
         let capacity: (perSecond: Double, latency: LatencySummary)
         let notModified: (perSecond: Double, latency: LatencySummary)
+        /// The same two capacities read by wrk, when it is installed.
+        let wrk: (full: Wrk.Capacity, notModified: Wrk.Capacity)?
         let openLoop: PhaseResult
     }
 
     /// Seat maps of one 50-seat schedule: capacity with full answers and with 304s, then latency at a fixed rate.
-    func readPath() async throws -> ReadPath {
+    func readPath(wrk: String?) async throws -> ReadPath {
         let schedules = try await createSchedules(count: 1, seats: 50, title: "read path")
         let fan = try await makeFans(1, funded: false)[0]
         let path = "/api/v1/schedules/\(schedules[0])/seats"
@@ -151,12 +155,17 @@ struct Scenarios {
         let full = await capacity(client, path, headers: fan.gated, seconds: min(settings.seconds, 5), width: settings.connections)
         let cached = await capacity(client, path, headers: fan.gated + [("If-None-Match", etag)], seconds: min(settings.seconds, 5),
                                     width: settings.connections, expect: 304)
+        let byWrk = try wrk.map { wrk in
+            log("  read path: capacity read by wrk, full maps and then unchanged ones")
+            return (full: try Wrk.capacity(wrk, url: stack.baseURL + path, headers: fan.gated, seconds: min(settings.seconds, 5)),
+             notModified: try Wrk.capacity(wrk, url: stack.baseURL + path, headers: fan.gated + [("If-None-Match", etag)], seconds: min(settings.seconds, 5)))
+        }
         let client = client
         let phase = await withCPU(unit: "seats 200", await openLoop("read path", rate: settings.readRate, arrivals: Int(settings.readRate * settings.seconds)) { _, intended, recorder in
             let answer = await client.send(.GET, path, headers: fan.gated)
             recorder.record("seats", since: intended, outcome: answer.outcome)
         })
-        return ReadPath(capacity: full, notModified: cached, openLoop: phase)
+        return ReadPath(capacity: full, notModified: cached, wrk: byWrk, openLoop: phase)
     }
 
     // MARK: 3. The flash sale
