@@ -100,9 +100,11 @@ struct Bench {
                                           met: met, figure: figure))
             }
 
+            var spreadCapacity: Double?
             for variant in FlashVariant.allCases where settings.runs("flash") {
                 log("scenario 3: the flash sale, \(variant.rawValue)")
                 let flash = try await scenarios.flashSale(variant)
+                if variant == .spread { spreadCapacity = flash.bookingsPerSecond }
                 report.phases.append(flash.phase)
                 let hold = flash.phase.latencies["hold"], pay = flash.phase.latencies["pay"]
                 let holdP99 = hold?.p99 ?? .infinity, payP99 = pay?.p99 ?? .infinity
@@ -113,6 +115,22 @@ struct Bench {
                     met: flash.bookingsPerSecond >= 1500 && holdP99 < 50 && payP99 < 100 && flash.oversold == 0,
                     figure: String(format: "%.0f bookings/s (offered %.0f/s); hold p99 %.1f ms, pay p99 %.1f ms; %d oversold; %d sold out; raw SQLite %.0f holds/s",
                                    flash.bookingsPerSecond, flash.phase.targetRate, holdP99, payP99, flash.oversold, flash.soldOut, sqlite.perSecond)))
+            }
+            // The latency target is at 1,000 arrivals a second; a stack that cannot keep up with that
+            // is measured where it can (60% of the rate it reached), so the latency is not only backlog.
+            if let spreadCapacity {
+                let rate = min(1000, max(20, (spreadCapacity * 0.6).rounded()))
+                let name = String(format: "flash sale, spread, below saturation (%.0f/s)", rate)
+                log("scenario 3: the \(name)")
+                let flash = try await scenarios.flashSale(.spread, rate: rate, name: name)
+                report.phases.append(flash.phase)
+                let holdP99 = flash.phase.latencies["hold"]?.p99 ?? .infinity, payP99 = flash.phase.latencies["pay"]?.p99 ?? .infinity
+                report.scenarios.append(.init(
+                    name: "3. the \(name)", measured: .rate(flash.bookingsPerSecond, flash.phase.latencies["pay"]),
+                    baseline: nil, target: "at 1,000 arrivals/s: hold p99 < 50 ms, pay p99 < 100 ms, 0 oversold",
+                    met: rate >= 1000 && flash.phase.achievedRate >= 0.95 * rate && holdP99 < 50 && payP99 < 100 && flash.oversold == 0,
+                    figure: String(format: "%.0f bookings/s (offered %.0f/s); hold p99 %.1f ms, pay p99 %.1f ms; %d oversold",
+                                   flash.bookingsPerSecond, rate, holdP99, payP99, flash.oversold)))
             }
 
             if settings.runs("room") {

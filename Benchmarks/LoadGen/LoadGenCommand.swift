@@ -77,7 +77,4 @@ struct BenchSettings: Codable, Sendable {
     /// set up beforehand, and far past what the stack can take the backlog only grows: a few
     /// seconds at the target rate show the rate reached and the latency it costs.
     var burstSeconds: Double { min(seconds, 3) }
-
-    /// Users needed so that every arrival of the flash sale has its own funded, admitted user.
-    var flashUsers: Int { Int((bookingRate * burstSeconds).rounded(.up)) }
 }

@@ -177,9 +177,11 @@ struct Scenarios {
         let soldOut: Int
     }
 
-    /// Every arrival is a user of its own, admitted and funded beforehand, who holds a seat and pays for it.
-    func flashSale(_ variant: FlashVariant) async throws -> FlashSale {
-        let users = settings.flashUsers
+    /// Every arrival is a user of its own, admitted and funded beforehand, who holds a seat and pays
+    /// for it; `rate` arrivals a second (the offered booking rate unless given), named `name`.
+    func flashSale(_ variant: FlashVariant, rate: Double? = nil, name: String? = nil) async throws -> FlashSale {
+        let rate = rate ?? settings.bookingRate
+        let users = Int((rate * settings.burstSeconds).rounded(.up))
         let seatsPerSchedule = 1000
         // Spread: a seat for everyone and a spare schedule. Hot: two schedules that 90% of users want.
         let scheduleCount = variant == .spread ? users / seatsPerSchedule + 2 : 2 + users / 10 / seatsPerSchedule + 1
@@ -191,7 +193,7 @@ struct Scenarios {
         let client = client
         let soldOut = Counter()
 
-        let phase = await withCPU(unit: "pay 201", await openLoop("flash sale, \(variant.rawValue)", rate: settings.bookingRate, arrivals: users) { index, intended, recorder in
+        let phase = await withCPU(unit: "pay 201", await openLoop(name ?? "flash sale, \(variant.rawValue)", rate: rate, arrivals: users) { index, intended, recorder in
             let fan = fans[index]
             var generator = SystemRandomNumberGenerator()
             func pick() -> Int64 {
