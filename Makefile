@@ -21,9 +21,10 @@ run: build
 	deploy/local/run-stack.sh .build/release
 
 # What the tests need beyond the build: python3-venv, Debian's chromium and chromium-driver (with a
-# Hangul font for the screenshots) for the browser tests, and Python tools in a project-local .venv.
+# Hangul font for the screenshots) for the browser tests, wrk for the load generator's smoke run,
+# and Python tools in a project-local .venv.
 test-tools: setup
-	@deploy/local/setup.sh python3-venv chromium chromium-driver fonts-nanum
+	@deploy/local/setup.sh python3-venv chromium chromium-driver fonts-nanum wrk
 	@deploy/local/test-tools.sh
 
 # The suites that time deadlines (RPC timeouts, event followers, the gateway's token view) run
