@@ -11,7 +11,7 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "The HTTP API in front of the queue, concert, payment and reservation services.",
-        discussion: "Configured by the environment variables of CONTRACT §2 (see the README).",
+        discussion: "Configured by the environment variables of CONTRACT §2 (see docs/operating.md).",
         subcommands: [Serve.self, Probe.self],
         defaultSubcommand: Serve.self
     )

@@ -61,7 +61,7 @@ extension BackendService {
         CommandConfiguration(
             commandName: name.rawValue,
             abstract: abstract,
-            discussion: "Configured by the environment variables of CONTRACT §2 (see the README).",
+            discussion: "Configured by the environment variables of CONTRACT §2 (see docs/operating.md).",
             subcommands: [ServeCommand<Self>.self, ProbeCommand<Self>.self, BackupCommand<Self>.self, RestoreCommand<Self>.self]
                 + (publishesFromOutbox ? [EventsCommand<Self>.self] : []) + extraCommands,
             defaultSubcommand: ServeCommand<Self>.self

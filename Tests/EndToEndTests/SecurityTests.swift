@@ -537,7 +537,7 @@ enum TokenForgery: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     var isWellFormed: Bool { self != .randomString }
 
-    /// `q1.<userId>.<seq>.<issuedAtMs>.<nonce>.<mac>` (README): one part changed, or none.
+    /// `q1.<userId>.<seq>.<issuedAtMs>.<nonce>.<mac>` (docs/services.md): one part changed, or none.
     func make(from token: String, otherUser: Int) -> String {
         var parts = token.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 6 else { return token }

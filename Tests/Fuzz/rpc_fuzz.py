@@ -3,7 +3,7 @@
 
 For each of queue, concert, payment and reservation it sends random bytes; truncated prefixes of
 valid envelopes; JSON that is not an envelope; envelopes with wrong types, huge ids, unknown
-versions and unknown methods; for every method the README lists, bodies with missing, random,
+versions and unknown methods; for every method docs/services.md lists, bodies with missing, random,
 wrongly typed and absurd fields; multi-frame messages, empty frames and a frame just over 1 MiB;
 through DEALER sockets (with and without the empty delimiter a REQ socket adds) and REQ sockets,
 always with a receive timeout.
@@ -45,7 +45,7 @@ NO_SCHEDULE = 9_000_000_004
 NO_RESERVATION = 9_000_000_005
 NO_RESERVATION_KEY = "fuzz-9000000005"
 
-# The methods of README "Services, methods and events" with a body of the right shape each.
+# The methods of docs/services.md "Services, methods and events" with a body of the right shape each.
 # `until` and the schedule dates are filled in at run time (they must be in the future).
 def methods(now_ms, user):
     def iso(offset_seconds):
