@@ -3,7 +3,8 @@ import PackageDescription
 
 // The five services, declared the same way by `service(...)` below.
 // Each lives in `Services/<Folder>/` and ships as a lowercase executable (`concert`, `queue`, …).
-// The gateway also ships the box-office web page, `Services/Gateway/Public`, as a resource.
+// The gateway also ships the box-office web page, `Services/Gateway/Public`, and the API's
+// OpenAPI document, `Services/Gateway/openapi.yaml`, as resources.
 let services: [(folder: String, executable: String, extra: [Target.Dependency], resources: [Resource])] = [
     ("Gateway", "gateway", [
         .product(name: "Hummingbird", package: "hummingbird"),
@@ -12,7 +13,8 @@ let services: [(folder: String, executable: String, extra: [Target.Dependency], 
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "NIOPosix", package: "swift-nio"),
-    ], [.copy("Public")]),
+        .product(name: "Yams", package: "Yams"),
+    ], [.copy("Public"), .copy("openapi.yaml")]),
     ("Queue", "queue", [.product(name: "Crypto", package: "swift-crypto")], []),
     ("Concert", "concert", [], []),
     ("Payment", "payment", [.product(name: "Crypto", package: "swift-crypto")], []),
@@ -70,6 +72,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
     ],
     targets: [
         .systemLibrary(

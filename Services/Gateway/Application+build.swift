@@ -67,12 +67,12 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     router.addRoutes(routes)
     router.addRoutes(HealthController(peers: peers).routes)
     router.addRoutes(GatewayMetrics.routes(registry))
+    // Read and converted now, at start-up, not on the first request that asks for it.
+    let document = try OpenAPIDocument.bundled()
+    let json = ByteBuffer(string: document.json), yaml = ByteBuffer(string: document.yaml)
     router.get("openapi.json") { _, _ in
-        Response(status: .ok, headers: [.contentType: "application/json"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: json))
     }
-    // Rendered now, at start-up, not on the first request that asks for it.
-    let yaml = ByteBuffer(string: OpenAPIDocument.yaml)
     router.get("openapi.yaml") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: ResponseBody(byteBuffer: yaml))
     }
