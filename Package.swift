@@ -42,6 +42,10 @@ func service(_ folder: String, extra: [Target.Dependency], resources: [Resource]
 /// Services a service's tests also run in-process, as the real peers it calls.
 let testPeers: [String: [String]] = ["Reservation": ["Concert", "Payment", "Queue"]]
 
+/// What a service's tests use beyond the service and the harness: the gateway's run its HTTP
+/// rules in process with HummingbirdTesting.
+let testExtras: [String: [Target.Dependency]] = ["Gateway": [.product(name: "HummingbirdTesting", package: "hummingbird")]]
+
 /// A service's own test target, `Tests/<Folder>Tests`. Every service has one. (Named, not found by
 /// looking at the disk: SwiftPM caches a manifest by its text, so a new folder would go unseen.)
 func serviceTests(_ folder: String) -> [Target] {
@@ -49,7 +53,8 @@ func serviceTests(_ folder: String) -> [Target] {
     let peers: [Target.Dependency] = (testPeers[folder] ?? []).map { .target(name: "\($0)Service") }
     return [.testTarget(
         name: "\(folder)Tests",
-        dependencies: [.target(name: "\(folder)Service"), "TestSupport", .product(name: "GRDB", package: "GRDB.swift")] + peers,
+        dependencies: [.target(name: "\(folder)Service"), "TestSupport", .product(name: "GRDB", package: "GRDB.swift")] + peers
+            + (testExtras[folder] ?? []),
         path: path
     )]
 }
