@@ -77,10 +77,14 @@ def booking(run):
     check(countdown.text != first, f"the countdown does not count: {first!r} then {countdown.text!r}")
     check("warning" not in countdown.get_attribute("class"), "a 60-second hold warns before its last minute")
     check("short" in fan.text(), "the hold screen does not say the empty wallet is short")
+    primary = [button.get_attribute("data-testid") for button in fan.all("main button.primary")]
+    check(primary == ["top-up"], f"on a short wallet the primary action should be Top up alone, not {primary}")
     fan.snap("06-hold")
 
     fan.find('[data-testid="top-up"]').click()
     fan.wait_text("Topped up", '[data-testid="hold-status"]')
+    primary = [button.get_attribute("data-testid") for button in fan.all("main button.primary")]
+    check(primary == ["pay"], f"with the wallet topped up the primary action should be Pay, not {primary}")
     fan.find('[data-testid="pay"]').click()
     fan.wait_heading("My reservations")
     fan.wait_text("Paid")
@@ -146,6 +150,7 @@ def keyboard(run):
     check(focused().get_attribute("data-testid") == "hold", "choosing with Space does not move the focus to Hold")
     focused().send_keys(Keys.ENTER)
     fan.wait_hold_screen(third)
+    fan.audit("keyboard-hold")
     no_console_errors(fan)
     say(f"Tab reached seat {first}; arrows reached seat {second}, Enter chose it; Shift+Tab and Space chose seat {third}; Enter held it")
 
@@ -291,8 +296,10 @@ def leave(run):
     fan.wait(lambda d: fan.text('[data-testid="position"]') == "1", 10, "place 1 in line")
     check("You are next" in fan.text(), f"the page says {fan.text()!r}")
     session = fan.storage()
+    fan.audit("leave-waiting-room")
     fan.click_text("Leave the line")
     fan.wait_text("You left the line")
+    fan.audit("leave-left")
     status, answer = api.send("GET", "/api/v1/queue/tokens/current", key=session["user"]["apiKey"], token=session["queueToken"])
     check(status == 200 and answer["status"] == "expired", f"the left token reads {status} {answer}")
     check("queueToken" not in fan.storage(), "the page kept the token it gave up")

@@ -16,6 +16,11 @@ if ! .venv/bin/python -c 'import selenium' 2>/dev/null; then
   echo "test-tools: installing selenium into .venv"
   .venv/bin/pip install --quiet --disable-pip-version-check "selenium==4.38.0"
 fi
+# selenium-axe-python bundles axe-core, the accessibility audit of the browser scenarios.
+if ! .venv/bin/python -c 'import selenium_axe_python' 2>/dev/null; then
+  echo "test-tools: installing selenium-axe-python into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "selenium-axe-python==2.2.0"
+fi
 # kubernetes-validate carries the Kubernetes schemas in the package, so deploy/k8s/check.sh works offline.
 if [ ! -x .venv/bin/kubernetes-validate ]; then
   echo "test-tools: installing kubernetes-validate into .venv"

@@ -91,7 +91,9 @@ export function render(root, route) {
     const countdown = h('p', { class: 'countdown', 'data-testid': 'countdown', role: 'timer', 'aria-live': 'off' });
     const hint = h('p', { class: 'countdown-hint', 'aria-live': 'polite' });
     const shortBy = Math.max(0, reservation.price - balance);
-    const payButton = h('button', { type: 'button', class: 'primary', 'data-testid': 'pay', onclick: pay }, `Pay ${won(reservation.price)}`);
+    // On a short wallet the next step is the top-up, so it is the primary action and Pay waits beside it.
+    const payButton = h('button', { type: 'button', class: shortBy > 0 ? 'secondary' : 'primary', 'data-testid': 'pay', onclick: pay },
+      `Pay ${won(reservation.price)}`);
     const wallet = h('div', { class: 'card wallet-box' },
       h('p', {}, 'Your wallet: ', h('strong', { 'data-testid': 'balance' }, won(balance))),
       shortBy > 0 ? topUpForm(shortBy) : null);
@@ -118,7 +120,7 @@ export function render(root, route) {
     const amount = h('input', { id: 'top-up-amount', type: 'number', min: 1, max: 10000000, step: 1, value: shortBy, inputmode: 'numeric' });
     const form = h('form', { class: 'inline' },
       h('label', { for: 'top-up-amount' }, 'Top up (won)'), amount,
-      h('button', { type: 'submit', 'data-testid': 'top-up' }, 'Top up'));
+      h('button', { type: 'submit', class: 'primary', 'data-testid': 'top-up' }, 'Top up'));
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       if (busy) return;
