@@ -5,42 +5,6 @@ import Messaging
 import ServiceKit
 import Synchronization
 
-/// Calls to the services with the gateway's deadline: a service that is down or slow becomes a
-/// 503 within 3 seconds (CONTRACT §3), never a hang. Refusals pass through as `RemoteError`, which
-/// `ProblemMiddleware` turns into the contract's problem answers.
-struct Backend: Sendable {
-    let peers: PeerClients
-    func call<Request, Response>(_ service: ServiceName, _ method: RPCMethod<Request, Response>, _ request: Request) async throws -> Response {
-        try await counted(method.name) { remaining in try await peers[service].call(method, request, timeout: remaining) }
-    }
-
-    /// The reply's body as the service encoded it, for a route that passes it on without decoding.
-    func callForBody<Request, Response>(_ service: ServiceName, _ method: RPCMethod<Request, Response>, _ request: Request) async throws -> Data {
-        try await counted(method.name) { remaining in try await peers[service].callForBody(method, request, timeout: remaining) }
-    }
-
-    /// Runs one call within what is left of the request's budget (2.8 s, under the contract's 3),
-    /// so a request that makes several calls still answers in time, and counts its outcome.
-    private func counted<Reply>(_ method: String, _ call: (Duration) async throws -> Reply) async throws -> Reply {
-        let remaining = (RequestScope.deadline ?? ContinuousClock.now + RequestScope.budget) - ContinuousClock.now
-        guard remaining > .milliseconds(20) else {
-            GatewayMetrics.countCall(method, outcome: "no_time_left")
-            throw Problem.unavailable("the services did not answer in time; try again")
-        }
-        do {
-            let reply = try await call(remaining)
-            GatewayMetrics.countCall(method, outcome: "ok")
-            return reply
-        } catch let refusal as RemoteError {
-            GatewayMetrics.countCall(method, outcome: refusal.code)
-            throw refusal
-        } catch {
-            GatewayMetrics.countCall(method, outcome: "no_answer")
-            throw error
-        }
-    }
-}
-
 /// Who the caller is: `Authorization: Bearer <apiKey>`, resolved by the payment service once and
 /// remembered for the life of the key. A key never changes owner and is never revoked (CONTRACT §2
 /// has no such operation), so the answer cannot go stale; an unknown key is asked about each time,
