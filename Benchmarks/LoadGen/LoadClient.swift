@@ -61,10 +61,9 @@ final class LoadClient: Sendable {
         let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout / .nanoseconds(1)))
         guard let channel = await connection(before: deadline) else { return Answer(status: 0, etag: nil, body: nil) }
         let promise = channel.eventLoop.makePromise(of: ExchangeHandler.Result.self)
-        let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
-            promise.fail(LoadClientTimeout())
-            channel.close(promise: nil)
-        }
+        // Past the deadline the connection is closed, and the handler fails the answer it waited
+        // for: one place completes every promise.
+        let timer = channel.eventLoop.scheduleTask(deadline: deadline) { channel.close(promise: nil) }
         channel.writeAndFlush(Exchange(head: head, body: body, answer: promise), promise: nil)
         do {
             let answer = try await promise.futureResult.get()
@@ -104,9 +103,6 @@ final class LoadClient: Sendable {
         return nil
     }
 }
-
-/// No answer before the request's deadline.
-private struct LoadClientTimeout: Error {}
 
 /// One request and the promise its answer completes.
 private struct Exchange: Sendable {
@@ -185,6 +181,8 @@ private final class ConnectionPool: Sendable {
     init(limit: Int) { self.limit = limit }
 
     /// An idle connection, or leave to open one (counted as open from now), or wait for either.
+    /// The wait is bounded by the requests holding the connections: each has a deadline, past
+    /// which its connection is closed and its place given to the first caller waiting.
     func acquire() async -> Grant {
         if let grant = state.withLock({ take(&$0) }) { return grant }
         return await withCheckedContinuation { continuation in

@@ -30,7 +30,9 @@ enum Wrk {
         return path.split(separator: ":").map { "\($0)/wrk" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// `wrk -t2 -c32 -d<seconds>s --latency` against `url` with `headers` on every request.
+    /// `wrk -t2 -c32 -d<seconds>s --latency` against `url` with `headers` on every request. It
+    /// blocks the calling thread for the run, which wrk ends itself after `seconds` (each request
+    /// within `--timeout`); nothing else of the load generator runs meanwhile.
     static func capacity(_ executable: String, url: String, headers: [(String, String)] = [], seconds: Double) throws -> Capacity {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)

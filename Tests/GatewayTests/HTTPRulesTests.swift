@@ -49,17 +49,13 @@ struct HTTPRulesTests {
         if let adminToken { environment["ADMIN_TOKEN"] = adminToken }
         let configuration = try StackConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment)))
         let gateway = try buildApplication(configuration: configuration, logger: ServedHandlers.logger, registry: PrometheusCollectorRegistry())
-        do {
-            try await Self.inRouterMode(gateway.application, test)
-        } catch {
-            await gateway.peers.close()
-            for (_, stub) in stubs { await stub.stop() }
-            events.remove()
-            throw error
-        }
+        let outcome: Result<Void, any Error>
+        do { outcome = .success(try await Self.inRouterMode(gateway.application, test)) } catch { outcome = .failure(error) }
+        // Stopped whatever the test did, then its failure (if any) passed on.
         await gateway.peers.close()
         for (_, stub) in stubs { await stub.stop() }
         events.remove()
+        try outcome.get()
     }
 
     /// HummingbirdTesting's router mode on the application, opened from its existential.
