@@ -70,7 +70,7 @@ struct Scenarios {
         }
         let metrics = await client.send(.GET, "/metrics")
         if let body = metrics.body {
-            let line = String(buffer: body).split(separator: "\n").first { $0.hasPrefix("gateway_rpc_resends_total ") }
+            let line = String(buffer: body).split(separator: "\n").first { $0.hasPrefix("rpc_client_resends_total{service=\"gateway\"} ") }
             if let count = line.flatMap({ Int($0.split(separator: " ").last ?? "") }) { found["gateway"] = count }
         }
         return found

@@ -11,7 +11,7 @@ enum ConcertService: BackendService {
 
     static var migrator: DatabaseMigrator { ConcertDatabase.migrator }
 
-    static func assemble(_ context: ServiceContext) async throws -> ServiceAssembly {
+    static func assemble(_ context: AssemblyContext) async throws -> ServiceAssembly {
         let publisher = context.publisher
         let logger = context.logger
         let catalog = Catalog(database: ConcertDatabase(context.database), clock: SystemClock()) { event in

@@ -1,4 +1,6 @@
 import Logging
+import Messaging
+import Metrics
 import ServiceKit
 import ServiceLifecycle
 
@@ -14,7 +16,11 @@ struct HoldSweeper: Service, CustomStringConvertible {
         self.catalog = catalog
         self.interval = interval
         self.logger = logger
+        _ = Self.lapsed
     }
+
+    /// Seats whose hold lapsed and that the sweeper made available again (`concert_holds_lapsed_total`).
+    private static let lapsed = StackMetrics.counter("concert_holds_lapsed_total")
 
     /// How ServiceLifecycle names it in logs.
     var description: String { "HoldSweeper" }
@@ -22,7 +28,10 @@ struct HoldSweeper: Service, CustomStringConvertible {
     func run() async throws {
         await repeatUntilShutdown(every: interval, logger: logger, failure: "sweeping lapsed holds failed") { [catalog, logger] in
             let swept = try await catalog.sweepLapsedHolds()
-            if swept > 0 { logger.debug("swept lapsed holds", metadata: ["concert.swept": .stringConvertible(swept)]) }
+            if swept > 0 {
+                logger.debug("swept lapsed holds", metadata: ["concert.swept": .stringConvertible(swept)])
+                Self.lapsed.increment(by: Int64(swept))
+            }
         }
     }
 }

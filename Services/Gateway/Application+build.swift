@@ -1,6 +1,5 @@
 import Contracts
 import Hummingbird
-import Prometheus
 import Logging
 import ServiceKit
 import ServiceLifecycle
@@ -15,8 +14,11 @@ struct Gateway {
     /// Tells systemd once HTTP is listening, and when the stop begins.
     let readiness: ReadinessReport
 
+    /// swift-otel's exporter, when spans are exported.
+    let telemetry: [any Service]
+
     /// Started in this order and stopped in reverse: HTTP stops before the clients close.
-    var services: [any Service] { [peers, admissions, application, readiness] }
+    var services: [any Service] { telemetry + [peers, admissions, application, readiness] }
 }
 
 /// Every operation the gateway serves: the routes below register exactly these, the OpenAPI
@@ -34,9 +36,9 @@ let servedRoutes: [(method: String, path: String)] = [
     ("POST", "api/v1/admin/concerts"),
 ]
 
-/// `registry` is where `/metrics` reads from: the one `GatewayMetrics.bootstrap()` made.
+/// `telemetry` is where `/metrics` reads the gateway's own metrics from: the one `Telemetry.bootstrap` made.
 /// `web` is the box-office page served at `/` (the bundled one unless a test passes its own).
-func buildApplication(configuration: StackConfiguration, logger: Logger, registry: PrometheusCollectorRegistry,
+func buildApplication(configuration: StackConfiguration, logger: Logger, telemetry: Telemetry,
                       web: WebAssets? = nil) throws -> Gateway {
     let web = try web ?? WebAssets.bundled()
     if let clash = web.paths.first(where: { path in servedRoutes.contains { $0.path == path } }) {
@@ -49,9 +51,13 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     let gate = QueueGate(backend: backend, view: admissions)
 
     let router = Router(context: BasicRequestContext.self)
-    // Metrics outermost, to see the final status; then problems, which also shape the answers
-    // for unknown paths and methods; then the request's route label and deadline.
+    // Metrics outermost, to see the final status; then the trace (W3C `traceparent` in, a server
+    // span for the request) and the access log inside it, so its line carries the trace id; then
+    // problems, which also shape the answers for unknown paths and methods; then the request's
+    // route label and deadline.
     router.add(middleware: MetricsMiddleware())
+    router.add(middleware: TracingMiddleware())
+    router.add(middleware: AccessLogMiddleware())
     let knownRoutes = servedRoutes.filter { configuration.adminToken != nil || !$0.path.hasPrefix("api/v1/admin") }
         + web.paths.flatMap { path in [(method: "GET", path: path), (method: "HEAD", path: path)] }
     router.add(middleware: ProblemMiddleware(routes: RouteTable(knownRoutes)))
@@ -66,7 +72,7 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     WebController(assets: web).addRoutes(to: routes)
     router.addRoutes(routes)
     router.addRoutes(HealthController(peers: peers).routes)
-    router.addRoutes(GatewayMetrics.routes(registry))
+    router.addRoutes(GatewayMetrics.routes(telemetry, peers: peers))
     // Read and converted now, at start-up, not on the first request that asks for it.
     let document = try OpenAPIDocument.bundled()
     let json = ByteBuffer(string: document.json), yaml = ByteBuffer(string: document.yaml)
@@ -89,5 +95,6 @@ func buildApplication(configuration: StackConfiguration, logger: Logger, registr
     )
     let readiness = ReadinessReport(status: "serving HTTP on \(configuration.gatewayHost):\(configuration.gatewayPort)",
                                     logger: logger) { listening.load(ordering: .acquiring) }
-    return Gateway(application: application, peers: peers, admissions: admissions, readiness: readiness)
+    return Gateway(application: application, peers: peers, admissions: admissions, readiness: readiness,
+                   telemetry: telemetry.services)
 }

@@ -28,10 +28,10 @@ struct GatewayCommand: AsyncParsableCommand {
             let onEventLoops = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
             ServiceRunner.catchEarlySignals()
             let configuration = try ServiceRunner.loadConfiguration()
-            LogSetup.bootstrap(level: configuration.logLevel)
+            let telemetry = try Telemetry.bootstrap(service: "gateway", configuration: configuration)
             let logger = LogSetup.logger("gateway", level: configuration.logLevel)
             if !onEventLoops { logger.warning("Swift tasks stay on Swift's own pool: NIO could not become the global executor") }
-            let gateway = try buildApplication(configuration: configuration, logger: logger, registry: GatewayMetrics.bootstrap())
+            let gateway = try buildApplication(configuration: configuration, logger: logger, telemetry: telemetry)
             // Every request is answered within 3 s (CONTRACT §3), so 5 s lets those in progress at
             // SIGTERM finish; idle connections close at once, so an idle gateway stops at once.
             try await ServiceRunner.run(gateway.services, logger: logger, gracefulLimit: .seconds(5))

@@ -11,6 +11,8 @@ struct Problem: HTTPResponseError {
     var extra: [String: [String]] = [:]
     /// Headers the answer needs besides its content type (a 405's `Allow`).
     var headers: HTTPFields = [:]
+    /// Why a 503 is answered, for the operator's log line (which call, which deadline); never sent.
+    var cause: String?
 
     init(_ status: HTTPResponse.Status, code: String, detail: String, extra: [String: [String]] = [:]) {
         self.status = status
@@ -38,7 +40,11 @@ struct Problem: HTTPResponseError {
     static let unauthorized = Problem(.unauthorized, code: "unauthorized", detail: "a valid API key is required: Authorization: Bearer <apiKey>")
     static let payloadTooLarge = Problem(.contentTooLarge, code: "payload_too_large",
                                          detail: "the body is larger than \(RequestLimits.maxBodyBytes / 1024) KiB")
-    static func unavailable(_ detail: String) -> Problem { Problem(.serviceUnavailable, code: "service_unavailable", detail: detail) }
+    static func unavailable(_ detail: String, cause: String? = nil) -> Problem {
+        var problem = Problem(.serviceUnavailable, code: "service_unavailable", detail: detail)
+        problem.cause = cause
+        return problem
+    }
 
     /// The HTTP status of each code a service refuses with; a code not listed is not one a client
     /// can act on, and is answered as the service being unavailable.
@@ -112,11 +118,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let problem as Problem {
-            return try problem.response(from: request, context: context)
+            return try answer(problem, request, context)
         } catch let refusal as RemoteError {
-            return try Problem(refusal).response(from: request, context: context)
-        } catch is MessagingError {
-            return try Problem.unavailable("a service did not answer in time; try again").response(from: request, context: context)
+            return try answer(Problem(refusal), request, context)
+        } catch let error as MessagingError {
+            return try answer(Problem.unavailable("a service did not answer in time; try again", cause: error.description), request, context)
         } catch let error as HTTPError where error.status == .notFound {
             let path = request.uri.path
             if let allowed = routes.methods(on: path) {
@@ -132,8 +138,20 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try Problem(error.status, code: "invalid_request", detail: "\(error)").response(from: request, context: context)
         } catch {
             context.logger.error("request failed", metadata: ["http.error": .string("\(error)")])
-            return try Problem.unavailable("the request could not be completed; try again").response(from: request, context: context)
+            return try answer(Problem.unavailable("the request could not be completed; try again", cause: "\(error)"), request, context)
         }
+    }
+
+    /// The problem's answer; a 503 is logged first with its cause, so an operator can tell which
+    /// call failed and how (DESIGN: every 503 has a log line).
+    private func answer(_ problem: Problem, _ request: Request, _ context: Context) throws -> Response {
+        if problem.status == .serviceUnavailable {
+            context.logger.warning("answering 503", metadata: [
+                "http.method": .string(request.method.rawValue), "http.path": .string(String(request.uri.path.prefix(200))),
+                "http.cause": .string(problem.cause ?? problem.detail),
+            ])
+        }
+        return try problem.response(from: request, context: context)
     }
 }
 

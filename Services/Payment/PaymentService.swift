@@ -10,7 +10,7 @@ enum PaymentService: BackendService {
 
     static var migrator: DatabaseMigrator { PaymentDatabase.migrator }
 
-    static func assemble(_ context: ServiceContext) async throws -> ServiceAssembly {
+    static func assemble(_ context: AssemblyContext) async throws -> ServiceAssembly {
         let publisher = context.publisher
         let logger = context.logger
         let cashier = Cashier(database: PaymentDatabase(context.database), clock: SystemClock()) { type, event in

@@ -12,11 +12,16 @@ struct AdmissionLoop: Service {
     var interval: Duration = .milliseconds(100)
 
     func run() async throws {
+        QueueMetrics.declare()
         try? await cancelWhenGracefulShutdown {
             var next = ContinuousClock.now
+            var lastCounted = ContinuousClock.now - .seconds(1)
             while !Task.isCancelled {
                 do {
-                    try await room.tick(now: clock.now())
+                    // The line's length, for `queue_waiting_tokens`, about once a second.
+                    let count = ContinuousClock.now - lastCounted >= .seconds(1)
+                    if count { lastCounted = .now }
+                    try await room.tick(now: clock.now(), countWaiting: count)
                 } catch is CancellationError {
                     return
                 } catch {

@@ -143,6 +143,10 @@ struct TickOutcome: Sendable, Equatable {
     var admitted: [Token] = []
     var expired: [ExpiredTokenRef] = []
     var admittedThrough: Int64 = 0
+    /// Tokens active after the tick.
+    var active = 0
+    /// Tokens waiting after the tick, when the tick was asked to count them.
+    var waiting: Int?
 }
 
 /// The queue's SQLite file (GRDB's `AppDatabase` style): every method is one transaction.
@@ -297,7 +301,9 @@ struct QueueDatabase: Sendable {
     /// `bucketCapacity` spreads admissions over the ticks; and a tick never admits more than the rate
     /// less what was admitted in the second before it, so no window of one second ever holds more
     /// than `admitPerSecond` admissions, however late or irregular the ticks.
-    func tick(now: Date, rules: QueueRules) async throws -> TickOutcome {
+    /// `countWaiting` also counts the tokens still waiting, for the waiting room's length (a count
+    /// over the whole line: the admission loop asks for it about once a second, not every tick).
+    func tick(now: Date, rules: QueueRules, countWaiting: Bool = false) async throws -> TickOutcome {
         let now = now.wholeMilliseconds
         return try await commits.write { db in
             var outcome = TickOutcome()
@@ -357,6 +363,10 @@ struct QueueDatabase: Sendable {
             state.updatedAt = now
             try state.updateRow(db)
             outcome.admittedThrough = state.admittedThrough
+            outcome.active = active + outcome.admitted.count
+            if countWaiting {
+                outcome.waiting = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM token WHERE status = 'waiting'")) ?? 0
+            }
             return outcome
         }
     }

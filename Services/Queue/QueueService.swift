@@ -14,7 +14,7 @@ enum QueueService: BackendService {
     /// queue has been silent for three heartbeats: a lost revocation must be noticed well within a second.
     static var eventsHeartbeat: Duration { .milliseconds(250) }
 
-    static func assemble(_ context: ServiceContext) async throws -> ServiceAssembly {
+    static func assemble(_ context: AssemblyContext) async throws -> ServiceAssembly {
         try await assemble(database: context.database, rules: QueueRules(context.configuration),
                            publisher: context.publisher, logger: context.logger, clock: SystemClock())
     }

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Messaging
+import Metrics
 import ServiceKit
 
 /// An event the waiting room publishes once the transaction behind it has committed.
@@ -81,8 +82,9 @@ struct WaitingRoom: Sendable {
 
     /// One admission tick at `now` (the loop passes its clock's time; tests pass a manual one).
     @discardableResult
-    func tick(now: Date) async throws -> TickOutcome {
-        let outcome = try await database.tick(now: now, rules: rules)
+    func tick(now: Date, countWaiting: Bool = false) async throws -> TickOutcome {
+        let outcome = try await database.tick(now: now, rules: rules, countWaiting: countWaiting)
+        QueueMetrics.record(outcome)
         publishExpired(outcome.expired)
         if !outcome.admitted.isEmpty {
             publish(.admitted(AdmittedEvent(
@@ -145,5 +147,28 @@ struct WaitingRoom: Sendable {
     private func publishExpired(_ tokens: [ExpiredTokenRef]) {
         guard !tokens.isEmpty else { return }
         publish(.expired(ExpiredEvent(tokens: tokens)))
+    }
+}
+
+/// The waiting room's figures: its length, the tokens active, admissions (whose rate is the
+/// admission rate) and expiries by reason.
+enum QueueMetrics {
+    private static let waiting = StackMetrics.gauge("queue_waiting_tokens")
+    private static let active = StackMetrics.gauge("queue_active_tokens")
+    private static let admitted = StackMetrics.counter("queue_admitted_total")
+
+    /// Makes the series now, so they exist before the first admission or expiry.
+    static func declare() {
+        _ = (waiting, active, admitted)
+        for reason in [ExpiryReason.lapsed, .idle, .revoked] { _ = StackMetrics.counter("queue_expired_total", [("reason", reason.rawValue)]) }
+    }
+
+    static func record(_ outcome: TickOutcome) {
+        if let length = outcome.waiting { waiting.record(length) }
+        active.record(outcome.active)
+        if !outcome.admitted.isEmpty { admitted.increment(by: Int64(outcome.admitted.count)) }
+        for expiry in outcome.expired {
+            StackMetrics.counter("queue_expired_total", [("reason", expiry.reason.rawValue)]).increment()
+        }
     }
 }

@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import Messaging
+import Metrics
 import ServiceKit
 import ServiceLifecycle
 
@@ -19,9 +21,13 @@ struct HoldExpiry: Service, CustomStringConvertible {
         self.relay = relay
         self.interval = interval
         self.logger = logger
+        _ = Self.lapsedCount
     }
 
     var description: String { "HoldExpiry" }
+
+    /// Reservations canceled because their hold lapsed (`reservation_holds_lapsed_total`).
+    private static let lapsedCount = StackMetrics.counter("reservation_holds_lapsed_total")
 
     func run() async throws {
         await repeatUntilShutdown(every: interval, logger: logger, failure: "expiring lapsed holds failed") { try await sweep() }
@@ -37,6 +43,7 @@ struct HoldExpiry: Service, CustomStringConvertible {
                 relay?.nudge()
                 for id in lapsed { runner.drive(id) }
                 logger.debug("holds lapsed", metadata: ["saga.count": .stringConvertible(lapsed.count)])
+                Self.lapsedCount.increment(by: Int64(lapsed.count))
             }
             total += lapsed.count
             if lapsed.count < 500 { return total }

@@ -158,9 +158,12 @@ struct SagaRecord: SnakeCaseRecord, PersistableRecord, Sendable {
     var idempotencyKey: String?
     var startedAt: Date
     var updatedAt: Date
+    /// The W3C trace context of the request that started the saga: every later step, a resumed
+    /// one after a restart too, continues that trace. Nil for a saga no request started.
+    var traceparent: String?
 
     /// The columns in the table's order, read by index like `ReservationRecord`'s.
-    static let columns = "reservation_id, run_id, kind, step, idempotency_key, started_at, updated_at"
+    static let columns = "reservation_id, run_id, kind, step, idempotency_key, started_at, updated_at, traceparent"
     private static let selectByID = "SELECT \(columns) FROM saga WHERE reservation_id = ?"
 
     func encode(to container: inout PersistenceContainer) {
@@ -171,6 +174,7 @@ struct SagaRecord: SnakeCaseRecord, PersistableRecord, Sendable {
         container["idempotency_key"] = idempotencyKey
         container["started_at"] = StoredDate.text(startedAt)
         container["updated_at"] = StoredDate.text(updatedAt)
+        container["traceparent"] = traceparent
     }
 
     static func find(_ reservationId: Int64, _ db: Database) throws -> SagaRecord? {
@@ -178,8 +182,9 @@ struct SagaRecord: SnakeCaseRecord, PersistableRecord, Sendable {
     }
 
     func insertRow(_ db: Database) throws {
-        try db.cachedStatement(sql: "INSERT INTO saga (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
+        try db.cachedStatement(sql: "INSERT INTO saga (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
             reservationId, runId, kind.rawValue, step.rawValue, idempotencyKey, StoredDate.text(startedAt), StoredDate.text(updatedAt),
+            traceparent,
         ])
     }
 
@@ -205,6 +210,7 @@ extension SagaRecord {
         idempotencyKey = row[4]
         startedAt = try row.requiredDate(5)
         updatedAt = try row.requiredDate(6)
+        traceparent = row[7]
     }
 }
 
@@ -285,6 +291,9 @@ struct ReservationDatabase: Sendable {
             try IdempotencyStore.createTable(db)
             try Outbox.createTables(db)
         }
+        migrator.registerMigration("v2: saga trace") { db in
+            try db.execute(sql: "ALTER TABLE saga ADD COLUMN traceparent TEXT")
+        }
         return migrator
     }
 
@@ -354,7 +363,8 @@ struct ReservationDatabase: Sendable {
     /// seat's id: its schedule, concert, number and price read 0 and its window ends with the hold.
     /// Such a row is never shown, paid, canceled or reconciled (all of those read `recorded` rows).
     func beginReserve(userId: Int64, seatId: Int64, holdUntil: Date, maxHolds: Int, now: Date) async throws -> ReserveStart {
-        try await commits.write { db in
+        let trace = TraceHeader.traceparent()
+        return try await commits.write { db in
             let live = try ReservationRecord.fetchAll(db.cachedStatement(sql: """
                 SELECT \(ReservationRecord.columns) FROM reservation WHERE user_id = ? AND status = 'reserving' AND expired_at > ?
                 """), arguments: [userId, StoredDate.text(now)])
@@ -366,7 +376,7 @@ struct ReservationDatabase: Sendable {
                 reservationEndAt: holdUntil, recorded: false, holdExtendedTo: nil, debitSent: false,
                 paymentId: nil, paidAt: nil, paidBalance: nil, cancelReason: nil, createdAt: now, updatedAt: now)
             try record.insertRow(db)
-            try Self.startSaga(.reserve, at: .hold, for: try record.id.orInternal(), key: nil, now: now, db)
+            try Self.startSaga(.reserve, at: .hold, for: try record.id.orInternal(), key: nil, trace: trace, now: now, db)
             return .started(record)
         }
     }
@@ -438,7 +448,8 @@ struct ReservationDatabase: Sendable {
     /// Checks a payment request and starts its saga in one transaction, so the hold sweeper, a
     /// cancel and another payment all see either no saga or this one.
     func beginPay(_ request: Pay, run runId: String, extension grace: TimeInterval, now: Date) async throws -> PayStart {
-        try await commits.write { db in
+        let trace = TraceHeader.traceparent()
+        return try await commits.write { db in
             let scope = Self.payScope(request.userId)
             let fingerprint = "\(request.reservationId)"
             switch try IdempotencyStore.lookup(PaymentView.self, in: db, scope: scope, key: request.idempotencyKey, fingerprint: fingerprint) {
@@ -473,7 +484,7 @@ struct ReservationDatabase: Sendable {
                 break
             }
             if record.expiredAt <= now {
-                try Self.cancel(&record, reason: .holdLapsed, kind: .expire, note: "hold lapsed before payment", now: now, db)
+                try Self.cancel(&record, reason: .holdLapsed, kind: .expire, note: "hold lapsed before payment", trace: trace, now: now, db)
                 return .lapsed
             }
             // Once, and never past the longest hold concert grants.
@@ -484,7 +495,7 @@ struct ReservationDatabase: Sendable {
             record.debitSent = true
             record.updatedAt = now
             try record.updateRow(db)
-            try Self.startSaga(.pay, at: .extend, for: id, key: request.idempotencyKey, run: runId, now: now, db)
+            try Self.startSaga(.pay, at: .extend, for: id, key: request.idempotencyKey, run: runId, trace: trace, now: now, db)
             // Read back by primary key in the same transaction: the stored text, not the in-memory dates.
             guard let saga = try SagaRecord.find(id, db), let stored = try ReservationRecord.find(id, db) else { throw RemoteError.internalError }
             return .started(SagaRows(saga: saga, reservation: stored))
@@ -514,7 +525,8 @@ struct ReservationDatabase: Sendable {
     /// Cancels the user's reservation and starts its compensation: a held one is released; a paid
     /// one, while the window is open, is voided (refunded) and released.
     func beginCancel(_ request: ReservationRef, run runId: String, now: Date) async throws -> CancelStart {
-        try await commits.write { db in
+        let trace = TraceHeader.traceparent()
+        return try await commits.write { db in
             guard var record = try Self.owned(request.reservationId, by: request.userId, db) else {
                 throw Self.notFound(request.reservationId)
             }
@@ -528,7 +540,7 @@ struct ReservationDatabase: Sendable {
             }
             let lapsed = record.status == .reserving && record.expiredAt <= now
             try Self.cancel(&record, reason: lapsed ? .holdLapsed : .canceledByUser, kind: .cancel, note: "canceled by its owner",
-                            run: runId, now: now, db)
+                            run: runId, trace: trace, now: now, db)
             return .started
         }
     }
@@ -719,8 +731,9 @@ struct ReservationDatabase: Sendable {
     }
 
     /// Cancels `record` for `reason` and puts its saga (new or the running one) on the first compensation.
+    /// `trace` is the request's, when a request cancels it (a new saga continues that trace).
     private static func cancel(_ record: inout ReservationRecord, reason: CancelReason, kind: SagaKind, note: String,
-                               run runId: String = UUID().uuidString, now: Date, _ db: Database) throws {
+                               run runId: String = UUID().uuidString, trace: String? = nil, now: Date, _ db: Database) throws {
         let id = try record.id.orInternal()
         record.status = .canceled
         record.cancelReason = reason
@@ -735,13 +748,14 @@ struct ReservationDatabase: Sendable {
             try saga.updateRow(db)
             try log(id, saga.kind, first, "\(note): canceled (\(reason.rawValue))", now: now, db)
         } else {
-            try startSaga(kind, at: first, for: id, key: nil, run: runId, note: "\(note): canceled (\(reason.rawValue))", now: now, db)
+            try startSaga(kind, at: first, for: id, key: nil, run: runId, trace: trace, note: "\(note): canceled (\(reason.rawValue))", now: now, db)
         }
     }
 
     private static func startSaga(_ kind: SagaKind, at step: SagaStep, for id: Int64, key: String?, run runId: String = UUID().uuidString,
-                                  note: String = "started", now: Date, _ db: Database) throws {
-        try SagaRecord(reservationId: id, runId: runId, kind: kind, step: step, idempotencyKey: key, startedAt: now, updatedAt: now).insertRow(db)
+                                  trace: String?, note: String = "started", now: Date, _ db: Database) throws {
+        try SagaRecord(reservationId: id, runId: runId, kind: kind, step: step, idempotencyKey: key, startedAt: now, updatedAt: now,
+                       traceparent: trace).insertRow(db)
         try log(id, kind, step, note, now: now, db)
     }
 

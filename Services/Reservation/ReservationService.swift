@@ -15,7 +15,7 @@ enum ReservationService: BackendService {
     static var publishesFromOutbox: Bool { true }
     static var extraCommands: [any ParsableCommand.Type] { [ReconcileCommand.self] }
 
-    static func assemble(_ context: ServiceContext) async throws -> ServiceAssembly {
+    static func assemble(_ context: AssemblyContext) async throws -> ServiceAssembly {
         let peers = try PeerClients([.concert, .payment, .queue], configuration: context.configuration, logger: context.logger)
         let parts = try assemble(database: context.database, peers: peers, rules: BookingRules(context.configuration),
                                  publisher: context.publisher, clock: SystemClock(), logger: context.logger)

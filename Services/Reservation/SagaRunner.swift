@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Logging
+import Metrics
 import Messaging
 import ServiceKit
 import ServiceLifecycle
@@ -75,6 +76,7 @@ final class SagaRunner: Service, CustomStringConvertible {
         self.backoff = backoff
         self.afterPayment = afterPayment
         self.interruption = interruption
+        SagaMetrics.declare()
     }
 
     var description: String { "SagaRunner" }
@@ -193,6 +195,7 @@ final class SagaRunner: Service, CustomStringConvertible {
         var current: String?
         var progress = PayProgress()
         var given = rows
+        var failedStep: SagaStep?
         func end(_ end: SagaEnd) { if let current { ended(current, end) } }
         while !Task.isCancelled {
             do {
@@ -211,7 +214,15 @@ final class SagaRunner: Service, CustomStringConvertible {
                     progress = PayProgress()
                 }
                 if interruption?(id, saga.step, .beforeSend) == true { return end(.interrupted) }
-                switch try await perform(saga, record, &progress, logger: logger) {
+                failedStep = saga.step
+                // Each step is a span of the trace of the request that started the saga, whichever
+                // process drives it (a resumed saga after a restart too).
+                let result = try await TraceHeader.withSpan("saga.\(saga.kind.rawValue).\(saga.step.rawValue)", continuing: saga.traceparent) {
+                    logger.debug("saga step", metadata: ["saga.kind": .string(saga.kind.rawValue), "saga.step": .string(saga.step.rawValue)])
+                    return try await perform(saga, record, &progress, logger: logger)
+                }
+                SagaMetrics.step(saga, result)
+                switch result {
                 case .next:
                     delay = backoff.lowerBound
                 case .end(let result):
@@ -223,6 +234,7 @@ final class SagaRunner: Service, CustomStringConvertible {
                 return end(.interrupted)
             } catch {
                 // No answer, or a local failure: the step is sent again after a pause.
+                SagaMetrics.retry(failedStep)
                 logger.notice("saga step will be retried", metadata: ["saga.error": .string("\(error)"),
                                                                       "saga.retryIn": .stringConvertible(delay)])
                 do {
@@ -236,7 +248,7 @@ final class SagaRunner: Service, CustomStringConvertible {
         end(.interrupted)
     }
 
-    private enum StepResult {
+    enum StepResult {
         case next
         case end(SagaEnd)
         case interrupted
@@ -315,6 +327,7 @@ final class SagaRunner: Service, CustomStringConvertible {
                 progress.heldUntil = seat.heldUntil
             case .failure(let refusal):
                 try await database.compensate(id, from: stored, reason: .holdLapsed, note: "extend refused (\(refusal.code))", now: now())
+                SagaMetrics.compensation(.holdLapsed)
                 relay?.nudge()
                 return .next
             }
@@ -336,6 +349,7 @@ final class SagaRunner: Service, CustomStringConvertible {
                 return .end(.refused(refusal))
             case .failure(let refusal):
                 try await database.compensate(id, from: stored, reason: .paymentFailed, note: "debit refused (\(refusal.code))", now: now())
+                SagaMetrics.compensation(.paymentFailed)
                 relay?.nudge()
                 return .next
             }
@@ -354,6 +368,7 @@ final class SagaRunner: Service, CustomStringConvertible {
         case .failure(let refusal):
             // The hold lapsed and someone else took the seat: the debit is given back.
             try await database.compensate(id, from: stored, reason: .holdLapsed, note: "confirm refused (\(refusal.code))", now: now())
+            SagaMetrics.compensation(.holdLapsed)
             relay?.nudge()
             return .next
         }
@@ -408,5 +423,35 @@ private final class FirstAnswer: Sendable {
         guard let waiting else { return }
         timer.withLock { $0 }?.cancel()
         waiting.resume(returning: end)
+    }
+}
+
+/// The saga's figures: steps taken by kind, step and how they ended; steps sent again after no
+/// usable answer; payments compensated, by reason. (Cancels and lapses start compensating sagas of
+/// their own, counted as their steps.)
+private enum SagaMetrics {
+    /// Makes the retry and compensation series now, at zero, so they exist before the first one.
+    static func declare() {
+        for step in SagaStep.allCases { _ = StackMetrics.counter("saga_retries_total", [("step", step.rawValue)]) }
+        for reason in [CancelReason.holdLapsed, .paymentFailed] { compensation(reason, by: 0) }
+    }
+
+    static func step(_ saga: SagaRecord, _ result: SagaRunner.StepResult) {
+        let outcome = switch result {
+        case .next: "next"
+        case .end(.paid): "paid"
+        case .end(.refused): "refused"
+        case .end: "finished"
+        case .interrupted: "interrupted"
+        }
+        StackMetrics.counter("saga_steps_total", [("kind", saga.kind.rawValue), ("step", saga.step.rawValue), ("outcome", outcome)]).increment()
+    }
+
+    static func retry(_ step: SagaStep?) {
+        StackMetrics.counter("saga_retries_total", [("step", step?.rawValue ?? "read")]).increment()
+    }
+
+    static func compensation(_ reason: CancelReason, by count: Int64 = 1) {
+        StackMetrics.counter("saga_compensations_total", [("reason", reason.rawValue)]).increment(by: count)
     }
 }

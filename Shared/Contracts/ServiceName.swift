@@ -20,6 +20,8 @@ package enum ServiceName: String, CaseIterable, Sendable, Codable {
 
     /// `<service>.ping`, which every service answers (CONTRACT §5).
     package var ping: RPCMethod<Empty, PingReply> { RPCMethod("\(rawValue).ping", idempotent: true) }
+    /// Every backend's metrics in Prometheus text, which the gateway's `/metrics` gathers.
+    package var metrics: RPCMethod<Empty, MetricsReply> { RPCMethod("\(rawValue).metrics", idempotent: true) }
     /// `<service>.events`: what a service that publishes from an outbox has numbered after a given
     /// event, for a subscriber catching up (DESIGN §3; `EventCatchUp.swift`).
     package var events: RPCMethod<EventsQuery, EventPage> { RPCMethod("\(rawValue).events", idempotent: true) }

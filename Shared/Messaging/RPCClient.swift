@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import Metrics
 import Synchronization
+import Tracing
 import ZeroMQ
 
 /// Why a call did not get an answer. A `RemoteError` is thrown instead when the service answered no.
@@ -149,13 +151,54 @@ package final class RPCClient: SocketLoopDriver {
         return try decoded.outcome.get()
     }
 
-    /// Sends a request whose body is already JSON; returns the whole reply envelope.
+    /// Sends a request whose body is already JSON; returns the whole reply envelope. Inside a
+    /// trace the call is a client span, and its context travels in the envelope's `traceparent`.
     package func callRaw(method: String, body: Data, idempotent: Bool, timeout: Duration? = nil) async throws -> Data {
+        guard InstrumentationContext.current != nil else {
+            return try await counted(method) { try await send(method: method, body: body, idempotent: idempotent, timeout: timeout, traceparent: nil) }
+        }
+        return try await withSpan(method, ofKind: .client) { span in
+            try await counted(method) {
+                try await send(method: method, body: body, idempotent: idempotent, timeout: timeout,
+                               traceparent: TraceHeader.traceparent(of: span.context))
+            }
+        }
+    }
+
+    /// Counts the call's outcome (`rpc_client_calls_total`) and the calls in flight.
+    private func counted(_ method: String, _ call: () async throws -> Data) async throws -> Data {
+        Self.inFlight.record(Self.calling.add(1, ordering: .relaxed).newValue)
+        defer { Self.inFlight.record(Self.calling.subtract(1, ordering: .relaxed).newValue) }
+        let outcome: String
+        do {
+            let reply = try await call()
+            // A reply of this project's layout is matched on its first bytes; any other is read.
+            outcome = WireCodec.scanSuccessfulReplyID(reply) != nil ? "ok"
+                : (try? WireCodec.decodeReplyHead(reply)).map { $0.ok ? "ok" : ($0.error?.code ?? RemoteError.internalError.code) } ?? "malformed_reply"
+            StackMetrics.counter("rpc_client_calls_total", [("method", method), ("outcome", outcome)]).increment()
+            return reply
+        } catch {
+            outcome = switch error {
+            case MessagingError.timeout: "timeout"
+            case MessagingError.unreachable: "unreachable"
+            case is CancellationError: "cancelled"
+            case let refusal as RemoteError: refusal.code
+            default: "failed"
+            }
+            StackMetrics.counter("rpc_client_calls_total", [("method", method), ("outcome", outcome)]).increment()
+            throw error
+        }
+    }
+
+    private static let calling = Atomic<Int>(0)
+    private static let inFlight = StackMetrics.gauge("rpc_client_in_flight")
+
+    private func send(method: String, body: Data, idempotent: Bool, timeout: Duration?, traceparent: String?) async throws -> Data {
         let id = state.withLock { state in
             state.nextID &+= 1
             return "\(idPrefix)-\(state.nextID)"
         }
-        let frame = WireCodec.encodeRequest(id: id, method: method, body: body)
+        let frame = WireCodec.encodeRequest(id: id, method: method, traceparent: traceparent, body: body)
         // The server would drop the whole connection, and every call sharing it, for a larger frame.
         guard frame.count <= WireCodec.maxFrameBytes else { throw RemoteError.tooLarge }
         let deadline = ContinuousClock.now + (timeout ?? defaultTimeout)

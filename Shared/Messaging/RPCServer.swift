@@ -1,7 +1,9 @@
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
+import Tracing
 import ZeroMQ
 
 /// A service's table from method name to handler. Handlers are async and may throw `RemoteError`
@@ -80,6 +82,15 @@ package struct PingReply: Codable, Sendable, Equatable {
     package let rpcResends: Int?
 }
 
+/// What every backend answers to `<service>.metrics`: its metrics in Prometheus text format.
+package struct MetricsReply: Codable, Sendable, Equatable {
+    package let text: String
+
+    package init(text: String) {
+        self.text = text
+    }
+}
+
 /// A service's request/reply endpoint: a ROUTER that dispatches each request by method name.
 ///
 /// It answers plain REQ clients and DEALER clients alike, since it returns every routing frame it
@@ -98,6 +109,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
     private let maxInFlight: Int
     private let drainTimeout: Duration
     private let startedAt = ContinuousClock.now
+    private let metrics: RPCServerMetrics
     /// How long a drained server stays open so that clients read the last replies.
     static let flushGrace = Duration.milliseconds(150)
     private let state = Mutex(State())
@@ -147,6 +159,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         self.logger = logger
         self.maxInFlight = maxInFlight
         self.drainTimeout = drainTimeout
+        self.metrics = RPCServerMetrics(methods: handlers.methodNames)
     }
 
     /// Binds the endpoint and starts answering. Throws when the address cannot be bound.
@@ -192,7 +205,9 @@ package final class RPCServer: SocketService, SocketLoopDriver {
             reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unsupportedVersion(head.v)))
             return
         }
+        let arrived = ContinuousClock.now
         if let immediate = immediateHandlers[head.method] {
+            // Answered from memory on this thread: no span (nothing here logs or calls on), but timed.
             let draining = state.withLock { $0.drainingSince != nil }
             let outcome: Result<Data?, any Error> = draining ? .failure(RemoteError.shuttingDown) : Result { try immediate(frame, head) }
             switch outcome {
@@ -200,14 +215,17 @@ package final class RPCServer: SocketService, SocketLoopDriver {
                 break // answered by the async handler below
             case .success(let body?):
                 reply(route, Self.answer(id: head.id, .success(body), logger: logger))
+                metrics.handled(head.method, failure: nil, since: arrived)
                 return
             case .failure(let error):
                 reply(route, Self.answer(id: head.id, .failure(error), logger: logger))
+                metrics.handled(head.method, failure: error, since: arrived)
                 return
             }
         }
         guard let handler = handlers[head.method] else {
             reply(route, WireCodec.encodeErrorReply(id: head.id, error: .unknownMethod(head.method)))
+            metrics.handled(RPCServerMetrics.unknownMethod, failure: RemoteError.unknownMethod(head.method), since: arrived)
             return
         }
         enum Admission { case run, duplicate, refuse(RemoteError) }
@@ -218,6 +236,7 @@ package final class RPCServer: SocketService, SocketLoopDriver {
             if state.inFlight >= maxInFlight { return .refuse(.busy) }
             state.inFlight += 1
             state.handling.insert(key)
+            metrics.inFlight.record(state.inFlight)
             return .run
         }
         switch admission {
@@ -225,23 +244,32 @@ package final class RPCServer: SocketService, SocketLoopDriver {
         case .duplicate: return
         case .refuse(let refusal):
             reply(route, WireCodec.encodeErrorReply(id: head.id, error: refusal))
+            metrics.handled(head.method, failure: refusal, since: arrived)
             return
         }
         var logger = self.logger
         logger[metadataKey: "rpc.method"] = .string(head.method)
         logger[metadataKey: "rpc.id"] = .string(head.id)
+        // The handler continues the caller's trace (or starts one), so its log lines and the calls
+        // it makes carry the trace id.
+        let parent = TraceHeader.context(continuing: head.traceparent)
         Task { [logger] in
-            let outcome: Result<Data, any Error>
-            do {
-                outcome = .success(try await handler(frame, head, logger))
-            } catch {
-                outcome = .failure(error)
+            let outcome: Result<Data, any Error> = await withSpan(head.method, context: parent, ofKind: .server) { span in
+                logger.debug("handling")
+                do {
+                    return .success(try await handler(frame, head, logger))
+                } catch {
+                    span.recordError(error)
+                    return .failure(error)
+                }
             }
             let fitting = Self.answer(id: head.id, outcome, logger: logger)
+            self.metrics.handled(head.method, failure: outcome.failure, since: arrived)
             self.state.withLock { state in
                 state.inFlight -= 1
                 state.handling.remove(key)
                 state.replies.append(route + [fitting])
+                self.metrics.inFlight.record(state.inFlight)
             }
             // The reply leaves from this thread when the socket is free.
             self.loop.withLock { $0 }?.serviceNow(self)

@@ -53,11 +53,14 @@ package struct RequestHead: Decodable, Sendable, Equatable {
     package let v: Int
     package let id: String
     package let method: String
+    /// The caller's W3C trace context, when it sends one; peers that do not know the field ignore it.
+    package let traceparent: String?
 
-    package init(v: Int, id: String, method: String) {
+    package init(v: Int, id: String, method: String, traceparent: String? = nil) {
         self.v = v
         self.id = id
         self.method = method
+        self.traceparent = traceparent
     }
 }
 
@@ -170,11 +173,17 @@ package enum WireCodec {
 
     // MARK: Requests
 
-    package static func encodeRequest(id: String, method: String, body: Data) -> Data {
+    /// `traceparent`, when given, travels between the method and the body (CONTRACT §5 allows
+    /// extra envelope fields; a peer that does not know it ignores it).
+    package static func encodeRequest(id: String, method: String, traceparent: String? = nil, body: Data) -> Data {
         var frame = Data("{\"v\":\(version),\"id\":".utf8)
         frame.append(jsonString(id))
         frame.append(contentsOf: Array(",\"method\":".utf8))
         frame.append(jsonString(method))
+        if let traceparent {
+            frame.append(contentsOf: Array(",\"traceparent\":".utf8))
+            frame.append(jsonString(traceparent))
+        }
         frame.append(contentsOf: Array(",\"body\":".utf8))
         frame.append(body)
         frame.append(UInt8(ascii: "}"))
@@ -231,7 +240,7 @@ package enum WireCodec {
     // MARK: Each frame parsed once
 
     /// The head of a request as this project's `encodeRequest` writes it, read from the frame's
-    /// first bytes without parsing the rest: `{"v":1,"id":"…","method":"…","body":`. Nil for any
+    /// first bytes without parsing the rest: `{"v":1,"id":"…","method":"…",["traceparent":"…",]"body":`. Nil for any
     /// other shape (keys in another order, an escape in a string, another version): such a frame
     /// is parsed in full. The handler's one full parse (`decodeRequest`) still checks the whole
     /// frame, so a frame is never taken on these bytes alone.
@@ -240,10 +249,18 @@ package enum WireCodec {
         return frame.withUnsafeBytes { bytes in
             var scanner = EnvelopeScanner(bytes)
             guard scanner.skip(requestStart), let id = scanner.plainString(),
-                  scanner.skip(methodKey), let method = scanner.plainString(),
-                  scanner.skip(bodyKey)
+                  scanner.skip(methodKey), let method = scanner.plainString()
             else { return nil }
-            return RequestHead(v: version, id: id, method: method)
+            var traceparent: String?
+            if scanner.skip(traceparentKey) {
+                guard let value = scanner.plainString() else { return nil }
+                traceparent = value
+            }
+            guard scanner.skip(bodyKey) else { return nil }
+            // Another writer may put the trace after the body: such a frame is parsed in full, so
+            // its trace is not lost (a body that merely holds the word is parsed in full too).
+            if traceparent == nil, scanner.contains(traceparentName) { return nil }
+            return RequestHead(v: version, id: id, method: method, traceparent: traceparent)
         }
     }
 
@@ -275,8 +292,8 @@ package enum WireCodec {
     /// and read by the other.
     package static func decodeRequest<Body: Decodable>(_ type: Body.Type, from frame: Data, routedBy head: RequestHead) throws -> Body {
         let envelope = try decoder.decode(RequestEnvelope<Body>.self, from: frame)
-        guard envelope.v == head.v, envelope.id == head.id, envelope.method == head.method else {
-            throw RemoteError.badRequest("the envelope names one of v, id and method twice")
+        guard envelope.v == head.v, envelope.id == head.id, envelope.method == head.method, envelope.traceparent == head.traceparent else {
+            throw RemoteError.badRequest("the envelope names one of v, id, method and traceparent twice")
         }
         return try envelope.body ?? emptyBody()
     }
@@ -290,6 +307,8 @@ package enum WireCodec {
 
     private static let requestStart = Array("{\"v\":\(version),\"id\":\"".utf8)
     private static let methodKey = Array(",\"method\":\"".utf8)
+    private static let traceparentKey = Array(",\"traceparent\":\"".utf8)
+    private static let traceparentName = Array("\"traceparent\"".utf8)
     private static let bodyKey = Array(",\"body\":".utf8)
     private static let okBodyKeys = Array(",\"ok\":true,\"body\":".utf8)
 
@@ -297,6 +316,7 @@ package enum WireCodec {
         let v: Int
         let id: String
         let method: String
+        let traceparent: String?
         let body: Body?
     }
 
@@ -369,6 +389,17 @@ private struct EnvelopeScanner {
         for (offset, byte) in literal.enumerated() where bytes[index + offset] != byte { return false }
         index += literal.count
         return true
+    }
+
+    /// Whether `literal` occurs anywhere after the index.
+    func contains(_ literal: [UInt8]) -> Bool {
+        guard let first = literal.first, bytes.count - index >= literal.count else { return false }
+        var at = index
+        while at + literal.count <= bytes.count {
+            if bytes[at] == first, literal.indices.allSatisfy({ bytes[at + $0] == literal[$0] }) { return true }
+            at += 1
+        }
+        return false
     }
 
     /// The string whose opening quote was just read, through its closing quote; nil when it holds an

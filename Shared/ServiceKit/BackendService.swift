@@ -8,7 +8,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// What a backend service is given to assemble itself.
-package struct ServiceContext: Sendable {
+package struct AssemblyContext: Sendable {
     package let configuration: StackConfiguration
     package let logger: Logger
     /// The service's own SQLite file, migrated.
@@ -37,7 +37,7 @@ package protocol BackendService {
     /// The migrations of the service's SQLite file. Never edit a migration once it has landed.
     static var migrator: DatabaseMigrator { get }
     /// Builds the handler table and loops over the opened database.
-    static func assemble(_ context: ServiceContext) async throws -> ServiceAssembly
+    static func assemble(_ context: AssemblyContext) async throws -> ServiceAssembly
     /// True when the service's events come from an `Outbox` in its database, whose durable
     /// numbering the publisher then continues; false for events numbered afresh each start.
     static var publishesFromOutbox: Bool { get }
@@ -70,7 +70,7 @@ extension BackendService {
 
     /// Opens the database, assembles the service and runs it until SIGTERM or SIGINT.
     package static func serve(configuration: StackConfiguration) async throws {
-        LogSetup.bootstrap(level: configuration.logLevel)
+        let telemetry = try Telemetry.bootstrap(service: name.rawValue, configuration: configuration)
         let logger = LogSetup.logger(name.rawValue, level: configuration.logLevel)
         let endpoints = configuration.endpoints(of: name)
         let database = try DatabaseOpener.openPool(path: configuration.databasePath(of: name), migrator: migrator)
@@ -84,13 +84,15 @@ extension BackendService {
             publisher = EventPublisher(source: name.rawValue, endpoint: endpoints.eventsBind, logger: logger,
                                        heartbeatInterval: eventsHeartbeat)
         }
-        let assembly = try await assemble(ServiceContext(configuration: configuration, logger: logger,
+        let assembly = try await assemble(AssemblyContext(configuration: configuration, logger: logger,
                                                         database: database, publisher: publisher))
-        let server = RPCServer(service: name.rawValue, endpoint: endpoints.rpcBind, handlers: assembly.handlers, logger: logger)
+        var handlers = assembly.handlers
+        handlers.on(name.metrics) { _ in MetricsReply(text: telemetry.prometheusText()) }
+        let server = RPCServer(service: name.rawValue, endpoint: endpoints.rpcBind, handlers: handlers, logger: logger)
         let readiness = ReadinessReport(status: "answering on \(endpoints.rpcBind), publishing on \(endpoints.eventsBind)",
                                         logger: logger) { publisher.isBound && server.isBound }
         // Started in this order and stopped in reverse: requests stop first, events last.
-        try await ServiceRunner.run([publisher] + assembly.loops + [server, readiness], logger: logger)
+        try await ServiceRunner.run(telemetry.services + [publisher] + assembly.loops + [server, readiness], logger: logger)
     }
 }
 

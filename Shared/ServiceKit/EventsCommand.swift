@@ -54,7 +54,7 @@ package struct EventsCommand<S: BackendService>: AsyncParsableCommand {
 
     package func run() async throws {
         let configuration = try ServiceRunner.loadConfiguration()
-        LogSetup.bootstrap(level: configuration.logLevel)
+        LogSetup.bootstrap(level: configuration.logLevel, format: configuration.logFormat, service: S.name.rawValue)
         let logger = LogSetup.logger("\(S.name.rawValue).events", level: configuration.logLevel)
         let endpoints = configuration.endpoints(of: S.name)
         let file: EventLogFile

@@ -1,5 +1,8 @@
 import GRDB
+import Messaging
+import Metrics
 import Synchronization
+import Tracing
 
 /// The one writer of a service's SQLite file, committing together whatever waits (DESIGN §6).
 ///
@@ -34,6 +37,8 @@ package final class GroupCommit: Sendable {
 
     package init(_ writer: any DatabaseWriter) {
         self.writer = writer
+        // Made now, so the series exist from the start (a rate over a missing series shows nothing).
+        _ = (Self.batchSizes, Self.retriedAlone)
     }
 
     package var statistics: Statistics { state.withLock { $0.statistics } }
@@ -43,7 +48,13 @@ package final class GroupCommit: Sendable {
 
     /// Runs `work` in the next batch and returns its result once that batch has committed. `work`
     /// sees the writes batched before it, as if they had committed just before it began.
+    /// Inside a trace, the wait and the commit are one span (`sqlite.transaction`) of the caller's.
     package func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        guard InstrumentationContext.current != nil else { return try await enqueue(work) }
+        return try await withSpan("sqlite.transaction") { _ in try await enqueue(work) }
+    }
+
+    private func enqueue<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let pending = PendingWrite(work: work, continuation: continuation)
             let startDrain = state.withLock { state in
@@ -86,6 +97,7 @@ package final class GroupCommit: Sendable {
                 batch[0].answer(batchFailure: (error as? BatchAborted)?.cause ?? error)
             } else {
                 state.withLock { $0.statistics.retriedAlone += 1 }
+                Self.retriedAlone.increment()
                 for write in batch { commit([write], db) }
             }
             return
@@ -95,8 +107,13 @@ package final class GroupCommit: Sendable {
             state.statistics.writes += batch.count
             state.statistics.largestBatch = max(state.statistics.largestBatch, batch.count)
         }
+        Self.batchSizes.record(batch.count)
         for write in batch { write.answer(batchFailure: nil) }
     }
+
+    /// Writes per committed transaction (`group_commit_batch_size`), and batches run again alone.
+    private static let batchSizes = StackMetrics.sizes("group_commit_batch_size")
+    private static let retriedAlone = StackMetrics.counter("group_commit_retried_alone_total")
 
     private struct BatchAborted: Error {
         let cause: (any Error)?

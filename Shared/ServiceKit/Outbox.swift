@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import GRDB
 import Logging
+import Metrics
 import Messaging
 import ServiceLifecycle
 import Synchronization
@@ -109,6 +110,7 @@ package final class OutboxRelay: Service, CustomStringConvertible {
         self.logger = logger
         let through = (try? Outbox.numbering(writer).publishedThrough) ?? 0
         published.withLock { $0 = through }
+        _ = (Self.backlog, Self.lag, Self.published)
         progress.withLock { $0.recorded = through }
     }
 
@@ -154,16 +156,31 @@ package final class OutboxRelay: Service, CustomStringConvertible {
     }
 
     /// Hands every event after the last published one to the publisher, in order.
+    /// Records how far behind it found itself (`outbox_backlog_events`, per pass) and is left
+    /// (`outbox_lag_events`: committed, not yet published).
     package func publishPending() async throws {
+        var first = true
         while true {
             let page = try await Outbox.page(writer, after: publishedThrough, limit: Outbox.maxPage)
+            let behind = page.lastSequence > publishedThrough ? page.lastSequence - publishedThrough : 0
+            if first, behind > 0 { Self.backlog.record(Int64(clamping: behind)) }
+            first = false
             // Committed, not yet published: the instant a crash test wants (off unless FAILPOINTS arms it).
             if !page.events.isEmpty { FailPoint.outboxBeforePublish.reach() }
             for event in page.events {
                 publisher.publish(sequence: event.seq, type: event.type, body: Data(event.body.utf8))
                 published.withLock { $0 = event.seq }
             }
-            if page.events.count < Outbox.maxPage { return }
+            Self.published.increment(by: Int64(page.events.count))
+            if page.events.count < Outbox.maxPage {
+                let through = publishedThrough
+                Self.lag.record(Int64(clamping: page.lastSequence > through ? page.lastSequence - through : 0))
+                return
+            }
         }
     }
+
+    private static let backlog = StackMetrics.sizes("outbox_backlog_events")
+    private static let lag = StackMetrics.gauge("outbox_lag_events")
+    private static let published = StackMetrics.counter("outbox_published_events_total")
 }

@@ -40,6 +40,10 @@ package struct StackConfiguration: Sendable {
     package var adminToken: String?
     package var seedDemo: Bool
     package var logLevel: Logger.Level
+    /// `LOG_FORMAT`: `text` (the default) or `json`, one object a line.
+    package var logFormat: LogFormat
+    /// `TRACE_EXPORTER`: `none` (the default) or `otlp`.
+    package var traceExporter: TraceExporter
 
     package func endpoints(of service: ServiceName) -> ServiceEndpoints {
         // Every case is filled in by `init(reader:)`.
@@ -90,6 +94,8 @@ package struct StackConfiguration: Sendable {
                                      expected: "one of trace, debug, info, notice, warning, error, critical")
         }
         logLevel = parsed
+        logFormat = try values.choice("log.format", default: .text)
+        traceExporter = try values.choice("trace.exporter", default: .none)
     }
 }
 
@@ -128,6 +134,16 @@ private struct Values {
             throw ConfigurationError(variable: variable(key), value: raw, expected: "a number above \(minimum)")
         }
         return parsed
+    }
+
+    func choice<Choice: RawRepresentable & CaseIterable>(_ key: String, default value: Choice) throws(ConfigurationError) -> Choice
+    where Choice.RawValue == String {
+        guard let raw = raw(key) else { return value }
+        guard let chosen = Choice(rawValue: raw.lowercased()) else {
+            throw ConfigurationError(variable: variable(key), value: raw,
+                                     expected: "one of " + Choice.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return chosen
     }
 
     func bool(_ key: String, default value: Bool) throws(ConfigurationError) -> Bool {

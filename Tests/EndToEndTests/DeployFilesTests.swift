@@ -24,6 +24,32 @@ extension UnderLoadTests.DeploymentTests {
             #expect(result.status == 0, "\(result.output)")
         }
 
+        @Test("the Grafana dashboard is JSON whose every query reads only metrics the README names")
+        func grafanaDashboard() throws {
+            let data = try Data(contentsOf: repositoryRoot.appendingPathComponent("deploy/grafana/launch-day.json"))
+            let dashboard = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let panels = try #require(dashboard["panels"] as? [[String: Any]])
+            let expressions = panels.flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
+            #expect(panels.count >= 10 && expressions.count >= panels.count)
+            let named = Set(try ObservabilityTests.metricsNamedInREADME())
+            var used: Set<String> = []
+            for expression in expressions {
+                // What is left once label lists, matchers, ranges and function names are gone: metric names.
+                var rest = expression
+                for pattern in [#"(by|without)\s*\([^)]*\)"#, #"\{[^}]*\}"#, #"\[[^\]]*\]"#, #"[a-z_]+\s*\("#, #"[0-9.]+"#] {
+                    rest = rest.replacingOccurrences(of: pattern, with: " ", options: .regularExpression)
+                }
+                let metrics = rest.split { !($0.isLetter || $0 == "_" || $0.isNumber) }.map(String.init)
+                #expect(!metrics.isEmpty, "\(expression)")
+                for metric in metrics {
+                    let family = ["_bucket", "_sum", "_count"].first { metric.hasSuffix($0) }.map { String(metric.dropLast($0.count)) } ?? metric
+                    #expect(named.contains(family), "\(expression) reads \(metric), which the README does not name")
+                    used.insert(family)
+                }
+            }
+            #expect(used.count >= 15, "the dashboard shows \(used.sorted())")
+        }
+
         @Test("the Kubernetes manifests pass kubernetes-validate --strict and the structural checks")
         func kubernetesManifests() async throws {
             let result = try await check("deploy/k8s/check.sh")

@@ -12,6 +12,8 @@ struct Fan {
     var token: String?
     /// The gateway this fan talks to: the stack's own unless set (`TestStack.startGateway`).
     var port: Int?
+    /// A W3C trace context sent with every request, when set (ObservabilityTests).
+    var traceparent: String?
 
     /// Signs up a new user.
     static func signUp(_ stack: TestStack, name: String = "fan") async throws -> Fan {
@@ -23,6 +25,7 @@ struct Fan {
     var headers: [String: String] {
         var headers = ["Authorization": "Bearer \(apiKey)"]
         if let token { headers["X-Queue-Token"] = token }
+        if let traceparent { headers["traceparent"] = traceparent }
         return headers
     }
 
@@ -193,10 +196,10 @@ struct GatewayTests {
 
             // What all that looked like to an operator.
             let metrics = try await stack.get("/metrics").body
-            #expect(metrics.contains(#"hb_requests{http_route="/api/v1/reservations",http_request_method="POST",http_response_status_code="403"}"#), "\(metrics.prefix(2000))")
-            #expect(metrics.contains(#"http_server_request_duration_bucket{http_route="/api/v1/reservations/{reservationId}/payment""#)
+            #expect(metrics.contains(#"hb_requests{service="gateway",http_route="/api/v1/reservations",http_request_method="POST",http_response_status_code="403"}"#), "\(metrics.prefix(2000))")
+            #expect(metrics.contains(#"http_server_request_duration_bucket{service="gateway",http_route="/api/v1/reservations/{reservationId}/payment""#)
                 || metrics.contains(#"http_route="/api/v1/reservations/:reservationId/payment""#), "\(metrics.prefix(2000))")
-            #expect(metrics.contains(#"gateway_rpc_calls{route="POST /api/v1/reservations",rpc_method="reservation.reserve",outcome="seat_unavailable"}"#))
+            #expect(metrics.contains(#"gateway_rpc_calls{service="gateway",route="POST /api/v1/reservations",rpc_method="reservation.reserve",outcome="seat_unavailable"}"#))
         }
     }
 

@@ -75,7 +75,7 @@ extension UnderLoadTests.DeploymentTests {
                     #expect(seats.status == 200, "\(seats.body)")
                 }
                 let metrics = try await stack.send("GET", "/metrics", port: other).body
-                let fromView = Self.counter(metrics, #"gateway_queue_token_checks{answered_by="view",active="true"}"#)
+                let fromView = Self.counter(metrics, #"gateway_queue_token_checks{service="gateway",answered_by="view",active="true"}"#)
                 let asked = Self.counter(metrics, #"rpc_method="queue.validate""#)
                 // At most the first check asks, should gateway B have joined the events after the admission.
                 #expect(fromView >= 9 && asked <= 1, "answered by the view \(fromView), asked of the queue \(asked)")

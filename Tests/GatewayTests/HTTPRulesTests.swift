@@ -48,7 +48,7 @@ struct HTTPRulesTests {
         }
         if let adminToken { environment["ADMIN_TOKEN"] = adminToken }
         let configuration = try StackConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment)))
-        let gateway = try buildApplication(configuration: configuration, logger: ServedHandlers.logger, registry: PrometheusCollectorRegistry())
+        let gateway = try buildApplication(configuration: configuration, logger: ServedHandlers.logger, telemetry: .standalone())
         let outcome: Result<Void, any Error>
         do { outcome = .success(try await Self.inRouterMode(gateway.application, test)) } catch { outcome = .failure(error) }
         // Stopped whatever the test did, then its failure (if any) passed on.

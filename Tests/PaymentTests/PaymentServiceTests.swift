@@ -157,7 +157,7 @@ struct PaymentServiceTests {
         let subscriber = EventSubscriber(endpoints: [folder.ipc("events")], logger: logger)
         try subscriber.start()
         let configuration = try StackConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: [:])))
-        let assembly = try await PaymentService.assemble(ServiceContext(configuration: configuration, logger: logger, database: pool, publisher: publisher))
+        let assembly = try await PaymentService.assemble(AssemblyContext(configuration: configuration, logger: logger, database: pool, publisher: publisher))
         #expect(assembly.loops.count == 1)
         let server = RPCServer(service: "payment", endpoint: folder.ipc("rpc"), handlers: assembly.handlers, logger: logger)
         try server.start()

@@ -31,6 +31,8 @@ struct ConfigurationTests {
         #expect(configuration.adminToken == nil)
         #expect(configuration.seedDemo)
         #expect(configuration.logLevel == .info)
+        #expect(configuration.logFormat == .text)
+        #expect(configuration.traceExporter == TraceExporter.none)
     }
 
     @Test("every variable overrides its default; *_BIND differs from the address peers use")
@@ -41,7 +43,7 @@ struct ConfigurationTests {
             "CONCERT_EVENTS": "tcp://concert:7202", "CONCERT_EVENTS_BIND": "tcp://*:7202",
             "HOLD_SECONDS": "0.5", "MAX_HOLDS_PER_USER": "2", "QUEUE_ADMIT_PER_SECOND": "100",
             "QUEUE_MAX_ACTIVE": "250", "QUEUE_ACTIVE_SECONDS": "30", "QUEUE_IDLE_SECONDS": "5",
-            "ADMIN_TOKEN": "s3cret", "SEED_DEMO": "0", "LOG_LEVEL": "DEBUG",
+            "ADMIN_TOKEN": "s3cret", "SEED_DEMO": "0", "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "JSON", "TRACE_EXPORTER": "otlp",
         ])
         #expect(configuration.gatewayHost == "0.0.0.0")
         #expect(configuration.gatewayPort == 9090)
@@ -57,12 +59,14 @@ struct ConfigurationTests {
         #expect(configuration.adminToken == "s3cret")
         #expect(!configuration.seedDemo)
         #expect(configuration.logLevel == .debug)
+        #expect(configuration.logFormat == .json)
+        #expect(configuration.traceExporter == .otlp)
     }
 
     @Test("a value that is set but unusable stops start-up with the variable's name", arguments: [
         ("GATEWAY_PORT", "eighty"), ("GATEWAY_PORT", "70000"), ("HOLD_SECONDS", "-1"), ("HOLD_SECONDS", "nan"),
         ("MAX_HOLDS_PER_USER", "0"), ("QUEUE_ADMIT_PER_SECOND", "1.5"), ("SEED_DEMO", "maybe"),
-        ("LOG_LEVEL", "loud"), ("CONCERT_RPC", ""),
+        ("LOG_LEVEL", "loud"), ("CONCERT_RPC", ""), ("LOG_FORMAT", "xml"), ("TRACE_EXPORTER", "zipkin"),
     ])
     func invalidValues(variable: String, value: String) {
         let error = #expect(throws: ConfigurationError.self) { try load([variable: value]) }

@@ -1,4 +1,6 @@
 import Foundation
+import Instrumentation
+import Messaging
 import Synchronization
 
 /// A fresh folder under the system's temporary directory, removed by `remove()`.
@@ -81,3 +83,11 @@ package func eventually(
 
 /// Seconds as a `Duration`-friendly Double, for messages.
 package func seconds(_ duration: Duration) -> Double { duration / .seconds(1) }
+
+/// The tracer of the test process: the services' own `PropagatingTracer`, bootstrapped once (swift-
+/// distributed-tracing allows one bootstrap a process), for tests that follow a trace in process.
+package enum TestTracing {
+    private static let once: Void = InstrumentationSystem.bootstrap(PropagatingTracer())
+
+    package static func bootstrap() { once }
+}

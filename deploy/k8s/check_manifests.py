@@ -11,7 +11,8 @@ import sys
 
 import yaml
 
-# CONTRACT §2: the only environment variables the binaries read.
+# CONTRACT §2, and the observability settings (docs/observability.md): the only environment
+# variables the binaries read.
 CONTRACT_VARIABLES = set("""
     GATEWAY_HOST GATEWAY_PORT DATA_DIR
     QUEUE_RPC CONCERT_RPC RESERVATION_RPC PAYMENT_RPC
@@ -20,6 +21,7 @@ CONTRACT_VARIABLES = set("""
     QUEUE_EVENTS_BIND CONCERT_EVENTS_BIND RESERVATION_EVENTS_BIND PAYMENT_EVENTS_BIND
     HOLD_SECONDS MAX_HOLDS_PER_USER QUEUE_ADMIT_PER_SECOND QUEUE_MAX_ACTIVE
     QUEUE_ACTIVE_SECONDS QUEUE_IDLE_SECONDS ADMIN_TOKEN SEED_DEMO LOG_LEVEL
+    LOG_FORMAT TRACE_EXPORTER OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL
 """.split())
 
 # Each backend's request and event ports (CONTRACT §2 defaults).
