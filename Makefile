@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build run test test-tools bench-tools bench bench-quick chaos
+.PHONY: help setup build run test test-tools bench-tools bench bench-quick chaos launch-day
 
 help:
 	@echo "make run    build in release mode and start the whole stack in the foreground"
 	@echo "make test   build and run the whole test suite, end-to-end tests included"
 	@echo "make bench  build in release mode, run the baselines and scenarios, write docs/benchmarks/report.md"
 	@echo "make chaos  build in release mode and run the long chaos run (docs/reliability.md)"
+	@echo "make launch-day  draw docs/observability/launch-day.png from the stack's own metrics under a crowd"
 
 # Installs missing system packages (libzmq3-dev, libsqlite3-dev) when run as root.
 setup:
@@ -46,6 +47,12 @@ bench-tools: setup
 # BENCH_ARGS passes options to `loadgen bench` (see `.build/release/loadgen bench --help`).
 bench: build bench-tools
 	.build/release/loadgen bench --out docs/benchmarks $(BENCH_ARGS)
+
+# The launch-day picture of docs/observability.md: the real stack under a crowd, drawn from its
+# own metrics (matplotlib, into the project's .venv).
+launch-day: build test-tools
+	@.venv/bin/pip install --quiet --disable-pip-version-check "matplotlib==3.9.2"
+	.venv/bin/python Benchmarks/launch_day.py --out docs/observability/launch-day.png
 
 # A short run that checks the benchmarks work, without overwriting the committed report.
 bench-quick: build bench-tools

@@ -9,7 +9,7 @@ operator's dashboard (deploy/grafana/launch-day.json) would show into a PNG.
 
     .venv/bin/python Benchmarks/launch_day.py --out docs/observability/launch-day.png
 
-Needs `swift build -c release` and matplotlib in the project's .venv (`make launch-day` does both).
+`make launch-day` builds the release binaries, installs matplotlib into the project's .venv and runs it.
 """
 
 import argparse
@@ -85,9 +85,11 @@ def request(method, url, body=None, headers=None, timeout=5):
         return error.code, error.read()
 
 
-def fan(stack, index, seats, stop, pay_share):
-    """One fan's launch day: in, a seat, then pay or walk away (the hold lapses)."""
+def fan(stack, index, delay, stop, pay_share):
+    """One fan's launch day: arrives after `delay` seconds; in, a seat, then pay or walk away (the hold lapses)."""
     rng = random.Random(index)
+    if stop.wait(delay):
+        return
     try:
         status, body = request("POST", stack.base + "/api/v1/users", {"name": f"fan {index}"})
         if status != 201:
@@ -103,10 +105,17 @@ def fan(stack, index, seats, stop, pay_share):
             if status == 200 and json.loads(body).get("status") == "active":
                 break
             time.sleep(0.5)
+        status, body = request("GET", stack.base + "/api/v1/concerts", headers=gated)
+        concerts = [c["id"] for c in json.loads(body)] if status == 200 else []
         for attempt in range(6):
-            if stop.is_set():
+            if stop.is_set() or not concerts:
                 return
-            schedule = rng.choice(seats)
+            status, body = request("GET", f"{stack.base}/api/v1/concerts/{rng.choice(concerts)}/schedules", headers=gated)
+            schedules = [s["id"] for s in json.loads(body)] if status == 200 else []
+            if not schedules:
+                time.sleep(0.3)
+                continue
+            schedule = rng.choice(schedules)
             status, body = request("GET", f"{stack.base}/api/v1/schedules/{schedule}/seats", headers=gated)
             if status != 200:
                 time.sleep(0.3)
@@ -148,8 +157,10 @@ def parse(text):
 
 
 def total(sample, name, **want):
-    return sum(v for (n, labels), v in sample.items()
-               if n == name and all((k, w) in labels for k, w in want.items()))
+    """The sum of the matching samples, or NaN when the scrape had none (a service that did not
+    answer it: the plot shows a gap rather than a fall to zero)."""
+    found = [v for (n, labels), v in sample.items() if n == name and all((k, w) in labels for k, w in want.items())]
+    return sum(found) if found else float("nan")
 
 
 def series(samples, name, **want):
@@ -157,7 +168,11 @@ def series(samples, name, **want):
 
 
 def rate(values, times):
-    return [0.0] + [max(0.0, (b - a) / max(1e-9, tb - ta)) for a, b, ta, tb in zip(values, values[1:], times, times[1:])]
+    """Per-second increase between consecutive scrapes; NaN across a gap."""
+    out = [float("nan")]
+    for a, b, ta, tb in zip(values, values[1:], times, times[1:]):
+        out.append(float("nan") if a != a or b != b else max(0.0, (b - a) / max(1e-9, tb - ta)))
+    return out
 
 
 def plot(samples, freeze, out, fans):
@@ -168,7 +183,8 @@ def plot(samples, freeze, out, fans):
     t0 = samples[0][0]
     times = [t - t0 for t, _ in samples]
     figure, axes = plt.subplots(3, 2, figsize=(13, 10), sharex=True)
-    figure.suptitle(f"Launch day on the real stack: {fans} fans at once, reservation frozen for 4 s (shaded)\n"
+    figure.suptitle(f"Launch day on the real stack: {fans} fans, a crowd at the opening and the rest arriving after; "
+                    "reservation frozen for 4 s (shaded)\n"
                     "the stack's own metrics, from one scrape of the gateway's /metrics a second", fontsize=12)
 
     def panel(ax, title, lines, ylabel):
@@ -193,22 +209,25 @@ def plot(samples, freeze, out, fans):
            ("hold lapsed", rate(series(samples, "reservation_holds_lapsed_total"), times)),
            ("retried", rate(series(samples, "saga_retries_total"), times))], "per second")
 
+    def per_interval(numerators, denominators, scale=1.0):
+        """Δnumerator / Δdenominator between consecutive scrapes (a histogram's mean per second)."""
+        out = [float("nan")]
+        for i in range(1, len(numerators)):
+            d = denominators[i] - denominators[i - 1]
+            out.append(scale * (numerators[i] - numerators[i - 1]) / d if d > 0 else float("nan"))
+        return out
+
     def mean_latency(service):
-        sums = series(samples, "rpc_server_duration_seconds_sum", service=service)
-        counts = series(samples, "rpc_server_duration_seconds_count", service=service)
-        return [1000 * (s2 - s1) / (c2 - c1) if c2 > c1 else float("nan")
-                for s1, s2, c1, c2 in zip([sums[0]] + sums, sums + [sums[-1]], [counts[0]] + counts, counts + [counts[-1]])][1:]
+        return per_interval(series(samples, "rpc_server_duration_seconds_sum", service=service),
+                            series(samples, "rpc_server_duration_seconds_count", service=service), 1000)
     panel(axes[1][1], "RPC handling time, mean per second, by service",
           [(service, mean_latency(service)) for service in ("queue", "concert", "payment", "reservation")], "ms")
     panel(axes[2][0], "Calls the gateway made that got no answer",
           [("no answer / s", rate(series(samples, "gateway_rpc_calls", outcome="no_answer"), times)),
            ("requests in flight (reservation)", series(samples, "rpc_server_in_flight", service="reservation"))], "")
-    batches = series(samples, "group_commit_batch_size_count")
-    writes = series(samples, "group_commit_batch_size_sum")
-    per_batch = [(w2 - w1) / (b2 - b1) if b2 > b1 else float("nan")
-                 for w1, w2, b1, b2 in zip(writes, writes[1:], batches, batches[1:])]
+    per_batch = per_interval(series(samples, "group_commit_batch_size_sum"), series(samples, "group_commit_batch_size_count"))
     panel(axes[2][1], "Group commit and outbox",
-          [("writes per transaction (all backends)", [float("nan")] + per_batch),
+          [("writes per transaction (all backends)", per_batch),
            ("outbox events unpublished", series(samples, "outbox_lag_events"))], "")
     for ax in axes[2]:
         ax.set_xlabel("seconds")
@@ -220,23 +239,21 @@ def plot(samples, freeze, out, fans):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin", default=os.path.join(ROOT, ".build/release"))
-    parser.add_argument("--fans", type=int, default=600)
+    parser.add_argument("--fans", type=int, default=700)
+    parser.add_argument("--burst", type=int, default=300, help="fans who arrive at the opening; the rest arrive evenly after")
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--out", default=os.path.join(ROOT, "docs/observability/launch-day.png"))
     args = parser.parse_args()
 
-    stack = Stack(args.bin, {"QUEUE_ADMIT_PER_SECOND": "25", "HOLD_SECONDS": "6", "QUEUE_ACTIVE_SECONDS": "120"})
+    stack = Stack(args.bin, {"QUEUE_ADMIT_PER_SECOND": "15", "HOLD_SECONDS": "6", "QUEUE_ACTIVE_SECONDS": "120"})
     samples, stop = [], threading.Event()
     try:
         stack.wait_ready()
-        status, body = request("GET", stack.base + "/api/v1/concerts")
-        schedules = []
-        for concert in json.loads(body):
-            _, found = request("GET", f"{stack.base}/api/v1/concerts/{concert['id']}/schedules")
-            schedules += [s["id"] for s in json.loads(found)]
         start = time.time()
         freeze = (start + args.seconds * 0.5, start + args.seconds * 0.5 + 4)
-        crowd = [threading.Thread(target=fan, args=(stack, i, schedules, stop, 0.75), daemon=True) for i in range(args.fans)]
+        later = max(1, args.fans - args.burst)
+        arrival = [0.0 if i < args.burst else (i - args.burst) * (args.seconds * 0.8) / later for i in range(args.fans)]
+        crowd = [threading.Thread(target=fan, args=(stack, i, arrival[i], stop, 0.75), daemon=True) for i in range(args.fans)]
         for thread in crowd:
             thread.start()
         frozen = False

@@ -1,4 +1,5 @@
 import Instrumentation
+import Synchronization
 import Tracing
 import W3CTraceContext
 
@@ -78,7 +79,7 @@ private enum TraceContextKey: InstrumentationContextKey {
 
 /// The tracer every process uses unless it exports spans: it continues the caller's trace (or
 /// starts one), gives each span its own id, and sends `traceparent` on, so log lines across the
-/// five processes carry one trace id. It records nothing, so a span costs two random numbers.
+/// five processes carry one trace id. It records nothing, so a span costs little more than its id (`SpanIDGenerator`).
 package struct PropagatingTracer: Tracer {
     package init() {}
 
@@ -92,7 +93,7 @@ package struct PropagatingTracer: Tracer {
         line: UInt
     ) -> PropagatedSpan {
         var context = context()
-        var random = SystemRandomNumberGenerator()
+        var random = SpanIDGenerator()
         let parent = context.traceContext
         context.traceContext = TraceContext(
             traceID: parent?.traceID ?? .random(using: &random),
@@ -117,6 +118,40 @@ package struct PropagatingTracer: Tracer {
               let trace = try? TraceContext(traceParentHeaderValue: header) else { return }
         context.traceContext = trace
     }
+}
+
+/// Trace and span ids without a system call each: SplitMix64 over a counter seeded once from the
+/// system's random source. Ids need to be unique and spread evenly, not secret, and
+/// `SystemRandomNumberGenerator` costs a `getrandom(2)` per 8 bytes (measured at 2–3% of the
+/// queue's and the gateway's CPU issuing tokens). SplitMix64's mix is a bijection of the counter,
+/// so no two draws of one process repeat; processes start from their own random seeds.
+struct SpanIDGenerator: RandomNumberGenerator {
+    /// The process's sequence, which every span draws from.
+    static let shared = Sequence(seed: UInt64.random(in: .min ... .max))
+
+    final class Sequence: Sendable {
+        private let counter: Atomic<UInt64>
+
+        init(seed: UInt64) {
+            counter = Atomic(seed)
+        }
+
+        /// The next id: the counter stepped by the golden gamma (wrapping), then mixed.
+        func draw() -> UInt64 {
+            var z = counter.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    private let sequence: Sequence
+
+    init(_ sequence: Sequence = SpanIDGenerator.shared) {
+        self.sequence = sequence
+    }
+
+    mutating func next() -> UInt64 { sequence.draw() }
 }
 
 /// A span of `PropagatingTracer`: its context and nothing else.

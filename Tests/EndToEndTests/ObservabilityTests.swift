@@ -15,6 +15,15 @@ struct ObservabilityTests {
         return ("00-\(traceID)-\(hex(8))-01", traceID)
     }
 
+    /// A fan with money, let in, holding `seat`: its reservation's id.
+    static func holdingFan(_ stack: TestStack, seat: Int) async throws -> (Fan, Int) {
+        var fan = try await Fan.signUp(stack)
+        _ = try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 1000000}"#, key: "top-up")
+        try await fan.enter()
+        let held = try await fan.send("POST", "/api/v1/reservations", body: #"{"seatId": \#(seat)}"#)
+        return (fan, try #require(held["id"] as? Int, "\(held.body)"))
+    }
+
     /// Every line of a process's log read as JSON; a line that does not parse fails the test.
     static func jsonLines(_ stack: TestStack, _ name: String) throws -> [[String: Any]] {
         let text = try String(contentsOfFile: stack.folder.file("\(name).log"), encoding: .utf8)
@@ -76,6 +85,42 @@ struct ObservabilityTests {
         }
     }
 
+    @Test("a saga resumed by a restarted reservation process continues the trace of the request that started it, into payment")
+    func resumedSagaKeepsItsTrace() async throws {
+        try await withStack(extra: Self.environment) { stack in
+            try #require(await stack.waitUntilReady(), "\(stack.logs)")
+            var (fan, id) = try await Self.holdingFan(stack, seat: 13)
+            // The payment starts its saga, then waits on a frozen payment service.
+            let (traceparent, traceID) = Self.newTraceparent()
+            fan.traceparent = traceparent
+            let payment = try #require(stack.process("payment"))
+            payment.signal(SIGSTOP)
+            let unfinished = try await fan.send("POST", "/api/v1/reservations/\(id)/payment", key: "pay")
+            #expect(unfinished.status == 503, "\(unfinished.body)")
+            // The reservation process dies mid-saga; a new one resumes it once payment wakes.
+            try #require(stack.process("reservation")).kill()
+            payment.signal(SIGCONT)
+            // Copies of the debit the dead process sent are answered now, before the new one starts.
+            try await Task.sleep(for: .milliseconds(500))
+            try stack.restart("reservation", appendingLog: true)
+            fan.traceparent = nil
+            let paid = await eventually(timeout: .seconds(20), interval: .milliseconds(100)) {
+                (try? await fan.send("GET", "/api/v1/reservations/\(id)"))?["status"] as? String == "reserved"
+            }
+            #expect(paid, "the saga never finished: \(stack.logs)")
+            let lines = try Self.jsonLines(stack, "reservation")
+            let restart = try #require(lines.lastIndex { $0["message"] as? String == "resuming unfinished sagas" }, "no resume logged")
+            let resumedSteps = lines[restart...].filter { $0["trace_id"] as? String == traceID && $0["message"] as? String == "saga step" }
+            #expect(!resumedSteps.isEmpty, "the resumed saga's steps are not in the payment request's trace")
+            let resumedAt = try #require(lines[restart]["time"] as? String)
+            let debit = try Self.jsonLines(stack, "payment").filter {
+                $0["trace_id"] as? String == traceID && ($0["time"] as? String ?? "") > resumedAt
+                    && ($0["metadata"] as? [String: Any])?["rpc.method"] as? String == "payment.debit"
+            }
+            #expect(!debit.isEmpty, "payment's debit, sent by the resumed saga, is not in the trace")
+        }
+    }
+
     @Test("a backend frozen for 4 s: the request is answered 503 within 3 s, and the gateway's log line names the call and its deadline")
     func frozenBackendIsNamed() async throws {
         try await withStack(extra: Self.environment) { stack in
@@ -108,11 +153,7 @@ struct ObservabilityTests {
     func everyNamedMetricIsServed() async throws {
         try await withStack(extra: Self.environment) { stack in
             try #require(await stack.waitUntilReady(), "\(stack.logs)")
-            var fan = try await Fan.signUp(stack)
-            _ = try await fan.send("POST", "/api/v1/wallet/charges", body: #"{"amount": 1000000}"#, key: "top-up")
-            try await fan.enter()
-            let held = try await fan.send("POST", "/api/v1/reservations", body: #"{"seatId": 7}"#)
-            let id = try #require(held["id"] as? Int, "\(held.body)")
+            let (fan, id) = try await Self.holdingFan(stack, seat: 7)
             #expect(try await fan.send("POST", "/api/v1/reservations/\(id)/payment", key: "pay").status < 300)
             // The waiting room's length is counted about once a second.
             try await Task.sleep(for: .milliseconds(1200))

@@ -64,6 +64,15 @@ struct TracingTests {
         }
     }
 
+    @Test("span ids come from a sequence that wraps around instead of trapping, and does not repeat")
+    func spanIDs() {
+        let sequence = SpanIDGenerator.Sequence(seed: .max - 0x9E37_79B9_7F4A_7C15)
+        var generator = SpanIDGenerator(sequence)
+        let drawn = (0..<10_000).map { _ in generator.next() }
+        #expect(Set(drawn).count == drawn.count)
+        #expect(Set(drawn.map { $0 >> 60 }).count == 16, "the top bits spread over every value")
+    }
+
     struct Seen: Codable, Sendable {
         let traceID: String?
         let spanID: String?
