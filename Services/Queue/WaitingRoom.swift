@@ -144,8 +144,11 @@ struct WaitingRoom: Sendable {
         return claims
     }
 
+    /// Every expiry goes out through here (ticks, `queue.expire`, an issue or status that found its
+    /// token lapsed), so it is counted here too.
     private func publishExpired(_ tokens: [ExpiredTokenRef]) {
         guard !tokens.isEmpty else { return }
+        QueueMetrics.expired(tokens)
         publish(.expired(ExpiredEvent(tokens: tokens)))
     }
 }
@@ -167,7 +170,10 @@ enum QueueMetrics {
         if let length = outcome.waiting { waiting.record(length) }
         active.record(outcome.active)
         if !outcome.admitted.isEmpty { admitted.increment(by: Int64(outcome.admitted.count)) }
-        for expiry in outcome.expired {
+    }
+
+    static func expired(_ tokens: [ExpiredTokenRef]) {
+        for expiry in tokens {
             StackMetrics.counter("queue_expired_total", [("reason", expiry.reason.rawValue)]).increment()
         }
     }

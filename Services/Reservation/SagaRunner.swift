@@ -198,6 +198,7 @@ final class SagaRunner: Service, CustomStringConvertible {
         var failedStep: SagaStep?
         func end(_ end: SagaEnd) { if let current { ended(current, end) } }
         while !Task.isCancelled {
+            failedStep = nil
             do {
                 // The first step may start from the rows its saga was started with; every later one reads.
                 let found: SagaRows?

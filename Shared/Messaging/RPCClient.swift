@@ -167,8 +167,8 @@ package final class RPCClient: SocketLoopDriver {
 
     /// Counts the call's outcome (`rpc_client_calls_total`) and the calls in flight.
     private func counted(_ method: String, _ call: () async throws -> Data) async throws -> Data {
-        Self.inFlight.record(Self.calling.add(1, ordering: .relaxed).newValue)
-        defer { Self.inFlight.record(Self.calling.subtract(1, ordering: .relaxed).newValue) }
+        Self.changeInFlight(by: 1)
+        defer { Self.changeInFlight(by: -1) }
         let outcome: String
         do {
             let reply = try await call()
@@ -190,8 +190,17 @@ package final class RPCClient: SocketLoopDriver {
         }
     }
 
-    private static let calling = Atomic<Int>(0)
+    /// Calls in flight in this process, recorded under the lock that counts them, so two calls
+    /// ending at once cannot record their counts in the opposite order and leave the gauge wrong.
+    private static let calling = Mutex<Int>(0)
     private static let inFlight = StackMetrics.gauge("rpc_client_in_flight")
+
+    private static func changeInFlight(by change: Int) {
+        calling.withLock { calling in
+            calling += change
+            inFlight.record(calling)
+        }
+    }
 
     private func send(method: String, body: Data, idempotent: Bool, timeout: Duration?, traceparent: String?) async throws -> Data {
         let id = state.withLock { state in

@@ -58,7 +58,8 @@ package enum LogSetup {
 
 /// One JSON object a line: `time` (RFC 3339, microseconds, UTC), `level`, `service`, `trace_id` and
 /// `span_id` when the line belongs to a trace, `message`, and `metadata` (the rest, as strings).
-/// A line is written with one `write(2)`, so lines from concurrent tasks never interleave.
+/// Lines are written whole under one process-wide lock, so lines from concurrent tasks never
+/// interleave, however long (a pipe keeps only writes up to PIPE_BUF whole by itself).
 package struct JSONLogHandler: LogHandler {
     package var logLevel: Logger.Level
     package var metadata: Logger.Metadata = [:]
@@ -104,15 +105,19 @@ package struct JSONLogHandler: LogHandler {
         }
         line += "}\n"
         var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Foundation.write(output, buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { if errno == EINTR { continue } else { return } }
-                offset += written
+        Self.writing.withLock { _ in
+            bytes.withUnsafeMutableBytes { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let written = Foundation.write(output, buffer.baseAddress! + offset, buffer.count - offset)
+                    if written <= 0 { if errno == EINTR { continue } else { return } }
+                    offset += written
+                }
             }
         }
     }
+
+    private static let writing = Mutex(())
 
     private static func timestamp() -> String {
         var now = timespec()

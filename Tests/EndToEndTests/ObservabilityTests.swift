@@ -178,6 +178,11 @@ struct ObservabilityTests {
             }
             #expect(metrics.body.contains(#"saga_steps_total{service="reservation",kind="pay",step="extend",outcome="paid"}"#),
                     "the payment's saga steps are counted")
+            // The payer's token expires with the payment (`queue.expire`), and is counted as revoked.
+            let revoked = await eventually(timeout: .seconds(5), interval: .milliseconds(200)) {
+                (try? await stack.get("/metrics"))?.body.contains(#"queue_expired_total{service="queue",reason="revoked"} 1"#) == true
+            }
+            #expect(revoked, "the payer's token expiry is not counted")
         }
     }
 

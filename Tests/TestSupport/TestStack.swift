@@ -102,6 +102,15 @@ package final class TestStack: @unchecked Sendable {
         }.joined(separator: "\n")
     }
 
+    /// The tests' HTTP client, with AsyncHTTPClient's own tracing off: once a test has bootstrapped
+    /// a tracer (`TestTracing`), AsyncHTTPClient would add a `traceparent` of its own beside the one
+    /// a test sends, and the gateway, reading two, would rightly start a new trace.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.tracing.tracer = nil
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     /// Waits until `GET /readyz` answers 200.
     package func waitUntilReady(timeout: Duration = .seconds(20), port: Int? = nil) async -> Bool {
         await eventually(timeout: timeout, interval: .milliseconds(100)) {
@@ -126,7 +135,7 @@ package final class TestStack: @unchecked Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
+        let response = try await Self.client.execute(request, timeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
         let bytes = try await response.body.collect(upTo: 1 << 22)
         var fields: [String: String] = [:]
         for header in response.headers { fields[header.name.lowercased()] = header.value }
