@@ -1,4 +1,5 @@
 import Foundation
+import Messaging
 import Yams
 
 /// The OpenAPI 3.1 document of the whole HTTP API: `openapi.yaml` in the gateway's resources, read
@@ -45,7 +46,7 @@ struct OpenAPIDocument: Sendable {
             out += "{\n"
             for (index, pair) in mapping.enumerated() {
                 guard case .scalar(let key) = pair.key else { throw Invalid(reason: "a key that is not a string at line \(pair.key.mark?.line ?? 0)") }
-                out += indent + quoted(key.string) + ": "
+                out += indent + JSONText.quoted(key.string) + ": "
                 try write(pair.value, depth: depth + 1, to: &out)
                 out += index == mapping.count - 1 ? "\n" : ",\n"
             }
@@ -79,26 +80,9 @@ struct OpenAPIDocument: Sendable {
         case .float:
             guard let value = node.float, value.isFinite else { break }
             return String(value)
-        case .str: return quoted(scalar.string)
+        case .str: return JSONText.quoted(scalar.string)
         default: break
         }
         throw Invalid(reason: "\(scalar.string) (\(node.tag)) has no JSON form; quote it to make it a string")
-    }
-
-    /// A JSON string: quotes, backslashes and control characters escaped, everything else as it is.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

@@ -351,8 +351,7 @@ package enum WireCodec {
     }
 
     static func jsonString(_ string: String) -> Data {
-        // Encoding a String cannot fail.
-        (try? encoder.encode(string)) ?? Data("\"\"".utf8)
+        Data(JSONText.quoted(string).utf8)
     }
 
     /// A short, client-facing account of why JSON did not decode.

@@ -91,11 +91,7 @@ package final class EventLogFile: Sendable {
 
     /// `{"epoch":…,"seq":…,"type":…,"body":…}` and a newline; the body is spliced in as it is (JSON).
     package static func line(_ event: FollowedEvent) -> Data {
-        func quoted(_ text: String) -> String {
-            // Encoding a String cannot fail.
-            (try? String(decoding: WireCodec.encoder.encode(text), as: UTF8.self)) ?? "\"\""
-        }
-        return Data("{\"epoch\":\(quoted(event.epoch)),\"seq\":\(event.seq),\"type\":\(quoted(event.type)),\"body\":\(event.body)}\n".utf8)
+        Data("{\"epoch\":\(JSONText.quoted(event.epoch)),\"seq\":\(event.seq),\"type\":\(JSONText.quoted(event.type)),\"body\":\(event.body)}\n".utf8)
     }
 
     /// Where the complete lines end, and the last of them, read backwards from the end in growing chunks.

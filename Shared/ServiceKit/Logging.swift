@@ -90,16 +90,16 @@ package struct JSONLogHandler: LogHandler {
         if let error = event.error { merged["error"] = .string("\(error)") }
         let traceID = merged.removeValue(forKey: LogSetup.traceIDKey)
         let spanID = merged.removeValue(forKey: LogSetup.spanIDKey)
-        var line = "{\"time\":" + Self.quoted(Self.timestamp())
-        line += ",\"level\":" + Self.quoted(event.level.rawValue)
-        line += ",\"service\":" + Self.quoted(service)
-        if label != service { line += ",\"logger\":" + Self.quoted(label) }
-        if let traceID { line += ",\"trace_id\":" + Self.quoted(traceID.description) }
-        if let spanID { line += ",\"span_id\":" + Self.quoted(spanID.description) }
-        line += ",\"message\":" + Self.quoted(event.message.description)
+        var line = "{\"time\":" + JSONText.quoted(Self.timestamp())
+        line += ",\"level\":" + JSONText.quoted(event.level.rawValue)
+        line += ",\"service\":" + JSONText.quoted(service)
+        if label != service { line += ",\"logger\":" + JSONText.quoted(label) }
+        if let traceID { line += ",\"trace_id\":" + JSONText.quoted(traceID.description) }
+        if let spanID { line += ",\"span_id\":" + JSONText.quoted(spanID.description) }
+        line += ",\"message\":" + JSONText.quoted(event.message.description)
         if !merged.isEmpty {
             line += ",\"metadata\":{"
-            line += merged.sorted { $0.key < $1.key }.map { Self.quoted($0.key) + ":" + Self.quoted($0.value.description) }
+            line += merged.sorted { $0.key < $1.key }.map { JSONText.quoted($0.key) + ":" + JSONText.quoted($0.value.description) }
                 .joined(separator: ",")
             line += "}"
         }
@@ -131,23 +131,4 @@ package struct JSONLogHandler: LogHandler {
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
     }
 
-    /// A JSON string: quotes, backslashes and control characters escaped (RFC 8259 §7).
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let control where control.value < 0x20:
-                let hex = String(control.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }
